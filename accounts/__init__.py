@@ -1,0 +1,1 @@
+"""Organisations, departments, people, roles, invitations, two-factor and API tokens."""

@@ -1,0 +1,1 @@
+"""Posts, revisions, approval workflow and publishing (issue 5)."""

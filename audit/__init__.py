@@ -1,0 +1,1 @@
+"""The audit trail: AuditEvent and the one function every service calls to record one."""

@@ -1,0 +1,83 @@
+"""AuditEvent: one row for every state change, written in the same transaction as the change.
+
+Refers to organisations, departments and users by string foreign keys so that `audit` imports no
+other app (DESIGN.md). Rows are never edited; issue 6 adds the hash chain and the database trigger.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+from django.utils import timezone
+
+from smm.scoping import OrgScopedQuerySet
+
+
+class EventType(models.TextChoices):
+    SIGN_IN = "auth.sign_in", "Signed in"
+    SIGN_IN_FAILED = "auth.sign_in_failed", "Sign-in failed"
+    LOCKOUT = "auth.lockout", "Locked out after failed sign-ins"
+    SIGN_OUT = "auth.sign_out", "Signed out"
+    SESSION_EXPIRED = "auth.session_expired", "Session ended after inactivity"
+    PASSWORD_RESET_REQUESTED = "auth.password_reset_requested", "Password reset requested"
+    PASSWORD_CHANGED = "auth.password_changed", "Password changed"
+    TWO_FACTOR_ENROLLED = "auth.two_factor_enrolled", "Two-factor authentication enrolled"
+    TWO_FACTOR_RESET = "auth.two_factor_reset", "Two-factor authentication reset"
+    BACKUP_CODES_REGENERATED = "auth.backup_codes_regenerated", "Backup codes regenerated"
+    API_TOKEN_CREATED = "auth.api_token_created", "API token created"
+    API_TOKEN_REVOKED = "auth.api_token_revoked", "API token revoked"
+    INVITATION_SENT = "member.invitation_sent", "Invitation sent"
+    INVITATION_REVOKED = "member.invitation_revoked", "Invitation revoked"
+    INVITATION_ACCEPTED = "member.invitation_accepted", "Invitation accepted"
+    MEMBER_ROLE_CHANGED = "member.role_changed", "Member's role changed"
+    MEMBER_DEPARTMENTS_CHANGED = "member.departments_changed", "Member's departments changed"
+    MEMBER_DEACTIVATED = "member.deactivated", "Member deactivated"
+    MEMBER_REACTIVATED = "member.reactivated", "Member reactivated"
+    DEPARTMENT_CREATED = "department.created", "Department created"
+    DEPARTMENT_RENAMED = "department.renamed", "Department renamed"
+    DEPARTMENT_ARCHIVED = "department.archived", "Department archived"
+    DEPARTMENT_RESTORED = "department.restored", "Department restored"
+    ORGANISATION_CREATED = "organisation.created", "Organisation created"
+    ORGANISATION_SETTINGS_CHANGED = "organisation.settings_changed", "Organisation settings changed"
+
+
+class AuditEventQuerySet(OrgScopedQuerySet):
+    department_path = None
+
+    def for_target(self, target_type: str, target_id: object) -> AuditEventQuerySet:
+        return self.filter(target_type=target_type, target_id=str(target_id))
+
+
+class AuditEvent(models.Model):
+    # Null only for events about no organisation: a failed sign-in with an unknown e-mail address.
+    organisation = models.ForeignKey(
+        "accounts.Organisation", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    department = models.ForeignKey(
+        "accounts.Department", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    occurred_at = models.DateTimeField(default=timezone.now)
+    actor = models.ForeignKey("accounts.User", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    # Frozen at the time: the person's name and e-mail, or "system: <task>" for background work.
+    actor_label = models.CharField(max_length=300)
+    event_type = models.CharField(max_length=60, choices=EventType.choices)
+    target_type = models.CharField(max_length=60, blank=True)
+    target_id = models.CharField(max_length=64, blank=True)
+    target_repr = models.CharField(max_length=300, blank=True)
+    changes = models.JSONField(default=dict, blank=True)
+    request_id = models.CharField(max_length=64, blank=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=300, blank=True)
+
+    objects = AuditEventQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-occurred_at", "-id"]
+        indexes = [
+            # The audit viewer's default list: newest first within one organisation, keyset paged.
+            models.Index(fields=["organisation", "-occurred_at", "-id"], name="audit_org_time_idx"),
+            # Every object's History tab.
+            models.Index(fields=["organisation", "target_type", "target_id"], name="audit_org_target_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.occurred_at:%Y-%m-%d %H:%M:%S} {self.actor_label} {self.event_type}"

@@ -1,0 +1,1 @@
+"""The shared inbox: contacts, conversations, messages and replies (issue 4)."""

@@ -1,0 +1,1 @@
+"""Snapshots, rollups and KPI dashboards (issue 7)."""

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class SmmConfig(AppConfig):
+    name = "smm"
+    verbose_name = "Civic Desk core"

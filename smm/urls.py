@@ -1,0 +1,31 @@
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+from rest_framework.routers import SimpleRouter
+
+from accounts import api as accounts_api
+from smm import views
+
+router = SimpleRouter()
+router.register("departments", accounts_api.DepartmentViewSet, basename="department")
+router.register("members", accounts_api.MemberViewSet, basename="member")
+
+api_v1 = [
+    path("auth/token/", accounts_api.AuthTokenView.as_view(), name="auth-token"),
+    path("me/", accounts_api.MeView.as_view(), name="me"),
+    path("organisation/", accounts_api.OrganisationView.as_view(), name="organisation"),
+    *router.urls,
+]
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("healthz", views.healthz, name="healthz"),
+    path("", include("accounts.urls")),
+    path("api/v1/", include((api_v1, "api"), namespace="api")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api-docs"),
+]
+
+handler400 = "smm.views.error_400"
+handler403 = "smm.views.error_403"
+handler404 = "smm.views.error_404"
+handler500 = "smm.views.error_500"
