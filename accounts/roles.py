@@ -45,8 +45,8 @@ MATRIX: dict[Capability, frozenset[Role]] = {
     Capability.VIEW_AUDIT: frozenset({Role.ADMIN, Role.MANAGER}),
     Capability.MANAGE_POLICIES: frozenset({Role.ADMIN, Role.MANAGER}),
     Capability.APPROVE_POSTS: frozenset({Role.ADMIN, Role.APPROVER}),
-    Capability.EDIT_POSTS: frozenset({Role.ADMIN, Role.APPROVER, Role.EDITOR}),
-    Capability.WORK_INBOX: frozenset({Role.ADMIN, Role.MANAGER, Role.AGENT}),
+    Capability.EDIT_POSTS: frozenset({Role.ADMIN, Role.EDITOR}),
+    Capability.WORK_INBOX: frozenset({Role.ADMIN, Role.AGENT}),
 }
 
 # Roles whose members see every department of the organisation; the others see their own.

@@ -41,7 +41,8 @@ class EventType(models.TextChoices):
 
 
 class AuditEventQuerySet(OrgScopedQuerySet):
-    department_path = None
+    # Managers read the trail of their own departments; organisation-wide events are for admins.
+    department_path = "department"
 
     def for_target(self, target_type: str, target_id: object) -> AuditEventQuerySet:
         return self.filter(target_type=target_type, target_id=str(target_id))

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
+from kombu import Connection
 
-from smm.celery import app as celery_app
 from smm.scoping import member_required
 
 
@@ -36,7 +37,9 @@ def _database_status() -> str:
 
 def _broker_status() -> str:
     try:
-        with celery_app.connection_for_write() as conn:
+        with Connection(
+            settings.CELERY_BROKER_URL, transport_options=settings.CELERY_BROKER_TRANSPORT_OPTIONS, connect_timeout=2
+        ) as conn:
             conn.ensure_connection(max_retries=1, timeout=2)
     except Exception as exc:
         return f"error: {exc.__class__.__name__}"

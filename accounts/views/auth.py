@@ -12,7 +12,7 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.signals import user_login_failed
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse, reverse_lazy
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -165,15 +165,16 @@ def backup_codes_regenerate(request: HttpRequest) -> HttpResponse:
 @member_required()
 @require_POST
 def switch_organisation(request: HttpRequest) -> HttpResponse:
-    try:
-        organisation_id = int(request.POST.get("organisation", ""))
-    except ValueError:
-        raise Http404("Not found.") from None
+    organisation_id = request.POST.get("organisation", "")
     membership = (
-        Membership.objects.active().filter(user=request.user, organisation_id=organisation_id).select_related("organisation").first()
+        Membership.objects.active()
+        .filter(user=request.user, organisation_id=organisation_id if organisation_id.isdigit() else None)
+        .select_related("organisation")
+        .first()
     )
     if membership is None:
-        raise Http404("Not found.")
+        messages.error(request, "Choose one of your organisations.")
+        return redirect("home")
     request.session[SESSION_ORGANISATION] = membership.organisation_id
     messages.success(request, f"You are now working in {membership.organisation.name}.")
     return redirect("home")
