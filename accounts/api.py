@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.contrib.auth import authenticate
 from django.contrib.auth.signals import user_login_failed
+from django.db import transaction
 from django_otp import match_token
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import exceptions, mixins, serializers, status
@@ -28,6 +29,10 @@ class TokenRequestSerializer(serializers.Serializer):
 class AuthTokenView(APIView):
     authentication_classes: list = []
     permission_classes = [AllowAny]
+
+    def get_authenticate_header(self, request):
+        # No authenticator runs here, so DRF would turn a refused sign-in into a 403; it is a 401.
+        return "Token"
 
     @extend_schema(
         request=TokenRequestSerializer,
@@ -83,6 +88,8 @@ class OrganisationSerializer(serializers.ModelSerializer):
         model = Organisation
         fields = ["id", "name", "slug", "timezone", "two_factor_policy", "idle_timeout_minutes"]
         read_only_fields = ["id", "slug"]
+        # The model's check constraint (5–720) would otherwise surface as an unnamed "__all__" error.
+        extra_kwargs = {"idle_timeout_minutes": {"min_value": 5, "max_value": 720}}
 
 
 class MeView(APIView):
@@ -115,7 +122,7 @@ class MeView(APIView):
                 "full_name": user.full_name,
                 "organisation": OrganisationSerializer(membership.organisation).data,
                 "role": membership.role,
-                "departments": DepartmentBriefSerializer(membership.departments.all(), many=True).data,
+                "departments": DepartmentBriefSerializer(membership.departments.active(), many=True).data,
                 "capabilities": [c.value for c in Capability if membership.can(c)],
                 "two_factor_enabled": services.confirmed_totp(user) is not None,
                 "organisations": [
@@ -174,14 +181,16 @@ class DepartmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, OrgSco
         department = self.get_object()
         serializer = self.get_serializer(department, data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
-        if "name" in serializer.validated_data:
-            department = services.department_rename(
-                actor=self.membership, department=department, name=serializer.validated_data["name"]
-            )
-        if "archived" in serializer.validated_data:
-            department = services.department_set_archived(
-                actor=self.membership, department=department, archived=serializer.validated_data["archived"]
-            )
+        # One PATCH is one change: a refused restore must not leave the rename applied.
+        with transaction.atomic():
+            if "name" in serializer.validated_data:
+                department = services.department_rename(
+                    actor=self.membership, department=department, name=serializer.validated_data["name"]
+                )
+            if "archived" in serializer.validated_data:
+                department = services.department_set_archived(
+                    actor=self.membership, department=department, archived=serializer.validated_data["archived"]
+                )
         return Response(self.get_serializer(department).data)
 
 
@@ -220,14 +229,16 @@ class MemberViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, OrgScopedV
         serializer = self.get_serializer(member, data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        if "role" in data or "departments" in data:
-            member = services.member_update(
-                actor=self.membership,
-                membership=member,
-                role=data.get("role", member.role),
-                departments=data.get("departments", list(member.departments.all())),
-            )
-        if "is_active" in data:
-            member = services.member_set_active(actor=self.membership, membership=member, active=data["is_active"])
+        # One PATCH is one change: a refused deactivation must not leave the role change applied.
+        with transaction.atomic():
+            if "role" in data or "departments" in data:
+                member = services.member_update(
+                    actor=self.membership,
+                    membership=member,
+                    role=data.get("role", member.role),
+                    departments=data.get("departments"),  # not sent: left as they are
+                )
+            if "is_active" in data:
+                member = services.member_set_active(actor=self.membership, membership=member, active=data["is_active"])
         return Response(self.get_serializer(self.get_queryset().get(pk=member.pk)).data)
 

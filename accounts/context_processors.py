@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from accounts.models import Membership
 from accounts.roles import Capability
 
 
@@ -11,7 +12,12 @@ def organisation(request) -> dict:
     return {
         "current_membership": membership,
         "current_organisation": membership.organisation,
-        "other_memberships": getattr(request, "other_memberships", []),
+        # A lazy queryset: only pages that render the switcher run it.
+        "other_memberships": Membership.objects.active()
+        .filter(user_id=membership.user_id)
+        .exclude(pk=membership.pk)
+        .select_related("organisation")
+        .order_by("organisation__name"),
         "nav": {
             "members": membership.can(Capability.MANAGE_MEMBERS),
             "departments": membership.can(Capability.MANAGE_DEPARTMENTS),

@@ -156,7 +156,12 @@ def department_set_archived(*, actor: Membership, department: Department, archiv
     with transaction.atomic():
         # Compare-and-set: only a live department can be archived, only an archived one restored.
         now = timezone.now() if archived else None
-        rows = Department.objects.filter(pk=department.pk, archived_at__isnull=archived).update(archived_at=now)
+        try:
+            with transaction.atomic():
+                rows = Department.objects.filter(pk=department.pk, archived_at__isnull=archived).update(archived_at=now)
+        except IntegrityError:
+            # Restoring, but a live department has taken the name meanwhile.
+            raise ValidationError({"name": "A live department has this name: rename one of them first."}) from None
         if rows != 1:
             department.refresh_from_db()
             return department
@@ -302,21 +307,27 @@ def invitation_accept(
 
 # ----------------------------------------------------------------------------------------------- members
 def _active_admin_count(organisation_id: int) -> int:
+    # Locks the organisation row until commit, so two admins removing each other at once are counted in turn.
+    Organisation.objects.select_for_update().filter(pk=organisation_id).values_list("pk", flat=True).first()
     return Membership.objects.filter(organisation_id=organisation_id, role=Role.ADMIN, is_active=True).count()
 
 
-def member_update(*, actor: Membership, membership: Membership, role: str, departments) -> Membership:
+def member_update(*, actor: Membership, membership: Membership, role: str, departments=None) -> Membership:
+    """departments=None leaves them as they are, even one archived since (only new choices must be live)."""
     _require(actor, Capability.MANAGE_MEMBERS)
     _same_organisation(actor, membership)
     if role not in Role.values:
         raise ValidationError({"role": "Choose a role."})
-    departments = _clean_departments(actor.organisation_id, departments)
+    if departments is not None:
+        departments = _clean_departments(actor.organisation_id, departments)
     with transaction.atomic():
         membership = Membership.objects.select_for_update().get(pk=membership.pk)
         if membership.role == Role.ADMIN and role != Role.ADMIN and _active_admin_count(actor.organisation_id) <= 1:
             raise ValidationError({"role": "The organisation needs at least one active admin."})
         old_role = membership.role
         old_departments = _department_names(membership.departments.all())
+        if departments is None:
+            departments = list(membership.departments.all())
         new_departments = _department_names(departments)
         if role != old_role:
             membership.role = role

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
+from django_otp.plugins.otp_totp.models import TOTPDevice
 from rest_framework import exceptions, permissions, viewsets
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -23,7 +24,14 @@ class IsMember(permissions.BasePermission):
     message = "You are not an active member of an organisation."
 
     def has_permission(self, request, view):
-        return request.user.is_authenticated and membership_of(request) is not None
+        membership = membership_of(request)
+        if not request.user.is_authenticated or membership is None:
+            return False
+        if membership.requires_two_factor() and not TOTPDevice.objects.filter(user=request.user, confirmed=True).exists():
+            # A token issued before the organisation required two-factor stops working until the person enrols.
+            self.message = "Your organisation requires two-factor authentication. Enrol in the browser first."
+            return False
+        return True
 
 
 class OrgScopedViewSet(viewsets.GenericViewSet):
@@ -61,7 +69,7 @@ def exception_handler(exc, context):
         if hasattr(exc, "error_dict"):
             exc = exceptions.ValidationError({k: [str(m) for e in v for m in e.messages] for k, v in exc.error_dict.items()})
         else:
-            exc = exceptions.ValidationError({"detail": exc.messages})
+            exc = exceptions.ValidationError({"detail": " ".join(exc.messages)})
     elif isinstance(exc, Http404):
         exc = exceptions.NotFound("Not found.")
     elif isinstance(exc, DjangoPermissionDenied):

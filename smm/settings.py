@@ -67,8 +67,9 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",
-    "accounts.middleware.OrganisationMiddleware",
+    # Before OrganisationMiddleware, which tells people why it signed them out.
     "django.contrib.messages.middleware.MessageMiddleware",
+    "accounts.middleware.OrganisationMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "axes.middleware.AxesMiddleware",
 ]
@@ -149,6 +150,8 @@ CONTENT_SECURITY_POLICY = (
 AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5, minimum=1)
 AXES_COOLOFF_TIME = timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 15, minimum=1))
 AXES_LOCKOUT_PARAMETERS = ["username"]
+# Every sign-in path passes the e-mail as `username`; this lower-cases it so case cannot dodge the count.
+AXES_USERNAME_CALLABLE = "accounts.views.auth.lockout_username"
 # W006 asks for the address too; a council's staff share one NAT address, and locking by address
 # would let one mistyped password lock out the whole office. Per account is the intended policy.
 SILENCED_SYSTEM_CHECKS = ["axes.W006"]

@@ -46,6 +46,24 @@ def lockout_response(request, original_response=None, credentials=None):
     return render(request, "accounts/locked_out.html", {"message": message}, status=429)
 
 
+def lockout_username(request, credentials=None) -> str | None:
+    """The account django-axes counts failed sign-ins against (AXES_USERNAME_CALLABLE): the e-mail address,
+    in lower case, so "Bob@x" and "bob@x" are one account and guesses cannot be spread across spellings.
+
+    Our sign-ins pass it as `username` (authenticate(username=...), the one-time-code step, the API);
+    without this callable django-axes reads credentials["email"] (USERNAME_FIELD), finds nothing and
+    never locks out.
+    """
+    credentials = credentials or {}
+    value = credentials.get("username") or credentials.get("email")
+    if value is None and request is not None:
+        data = getattr(request, "data", None) or getattr(request, "POST", {})
+        value = data.get("email") or data.get("username")
+    if not value:
+        return None
+    return str(value).strip().lower() or None
+
+
 @sensitive_post_parameters("password")
 @require_http_methods(["GET", "POST"])
 def sign_in(request: HttpRequest) -> HttpResponse:
@@ -154,6 +172,9 @@ def two_factor(request: HttpRequest) -> HttpResponse:
 @member_required()
 @require_POST
 def backup_codes_regenerate(request: HttpRequest) -> HttpResponse:
+    if services.confirmed_totp(request.user) is not None and not request.user.is_verified():
+        # A session that has not passed the code step must not get codes that would pass it.
+        return redirect("accounts:two_factor")
     try:
         codes = services.backup_codes_regenerate(user=request.user)
     except ValidationError as exc:

@@ -82,8 +82,12 @@ def department_edit(request: HttpRequest, pk: int) -> HttpResponse:
 def department_archive(request: HttpRequest, pk: int) -> HttpResponse:
     department = get_visible_or_404(Department.objects, request.membership, Capability.MANAGE_DEPARTMENTS, pk=pk)
     archive = request.POST.get("archived", "1") == "1"
-    services.department_set_archived(actor=request.membership, department=department, archived=archive)
-    messages.success(request, f"Department “{department.name}” {'archived' if archive else 'restored'}.")
+    try:
+        services.department_set_archived(actor=request.membership, department=department, archived=archive)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, f"Department “{department.name}” {'archived' if archive else 'restored'}.")
     return redirect("accounts:department_list")
 
 
