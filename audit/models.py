@@ -36,6 +36,10 @@ class EventType(models.TextChoices):
     DEPARTMENT_RENAMED = "department.renamed", "Department renamed"
     DEPARTMENT_ARCHIVED = "department.archived", "Department archived"
     DEPARTMENT_RESTORED = "department.restored", "Department restored"
+    CHANNEL_CONNECTED = "channel.connected", "Channel connected"
+    CHANNEL_RECONNECTED = "channel.reconnected", "Channel reconnected"
+    CHANNEL_DISCONNECTED = "channel.disconnected", "Channel disconnected"
+    CHANNEL_CREDENTIALS_REENCRYPTED = "channel.credentials_reencrypted", "Channel credentials re-encrypted"
     ORGANISATION_CREATED = "organisation.created", "Organisation created"
     ORGANISATION_SETTINGS_CHANGED = "organisation.settings_changed", "Organisation settings changed"
 

@@ -249,4 +249,9 @@ LOGGING = {
 }
 
 DEMO_PASSWORD = env_str("DEMO_PASSWORD", "civic-desk-demo-2026")
+
+# Fernet keys that encrypt platform credentials at rest, newest first (comma-separated). Without
+# configuration one key is made once in var/. Rotation: put a new key first, run
+# `manage.py rotate_credential_keys`, then drop the old key.
+CREDENTIAL_KEYS = env_list("CREDENTIAL_KEYS", "")
 CSRF_FAILURE_VIEW = "smm.views.csrf_failure"

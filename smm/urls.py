@@ -3,11 +3,13 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from rest_framework.routers import SimpleRouter
 
 from accounts import api as accounts_api
+from channels_app import api as channels_api
 from smm import views
 
 router = SimpleRouter()
 router.register("departments", accounts_api.DepartmentViewSet, basename="department")
 router.register("members", accounts_api.MemberViewSet, basename="member")
+router.register("channels", channels_api.ChannelViewSet, basename="channel")
 
 api_v1 = [
     path("auth/token/", accounts_api.AuthTokenView.as_view(), name="auth-token"),
@@ -20,6 +22,7 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
     path("", include("accounts.urls")),
+    path("", include("channels_app.urls")),
     path("api/v1/", include((api_v1, "api"), namespace="api")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api-docs"),

@@ -43,6 +43,20 @@ def _invitation(p):
     return {"pk": invitation.pk}
 
 
+def _channel(p):
+    from channels_app import services
+
+    channel = services.channel_connect(
+        actor=p.a.members["admin"],
+        department=p.a.departments["Communications"],
+        platform="mastodon",
+        account_id="109000000000000001",
+        handle="@alpha@social.example",
+        credentials={"access_token": "route-test-secret"},
+    )
+    return {"pk": channel.pk}
+
+
 ROUTES: dict[str, Route] = {
     # Overview and shared pages.
     "home": Route(methods={"GET": None}),
@@ -82,6 +96,9 @@ ROUTES: dict[str, Route] = {
     "accounts:member_set_active": Route(methods={"POST": C.MANAGE_MEMBERS}, target=_member),
     "accounts:member_two_factor_reset": Route(methods={"POST": C.MANAGE_MEMBERS}, target=_member),
     "accounts:invitation_revoke": Route(methods={"POST": C.MANAGE_MEMBERS}, target=_invitation),
+    # Channels.
+    "channels_app:channel_list": Route(methods={"GET": None}),
+    "channels_app:channel_disconnect": Route(methods={"POST": C.MANAGE_CHANNELS}, target=_channel),
     # API v1.
     "api:auth-token": Route(public=True),
     "api:me": Route(methods={"GET": None}),
@@ -90,4 +107,6 @@ ROUTES: dict[str, Route] = {
     "api:department-detail": Route(methods={"GET": None, "PATCH": C.MANAGE_DEPARTMENTS}, target=_department),
     "api:member-list": Route(methods={"GET": None}),
     "api:member-detail": Route(methods={"GET": None, "PATCH": C.MANAGE_MEMBERS}, target=_member),
+    "api:channel-list": Route(methods={"GET": None}),
+    "api:channel-detail": Route(methods={"GET": None}, target=_channel),
 }

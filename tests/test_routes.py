@@ -86,6 +86,9 @@ def test_role_matrix_is_enforced_on_every_route(name, method, role, personas, lo
     kwargs = case.target(personas) if case.target else {}
     url = reverse(name, kwargs=kwargs)
     member = personas.a.members[role]
+    # Every target lives in Communications; put the member there too, so this test is about the role
+    # alone (department scoping has its own tests: another department's object is a 404).
+    member.departments.add(personas.a.departments["Communications"])
     is_api = name.startswith("api:")
     the_client = api_for(member) if is_api else login(member)
     status = _request(the_client, method, url, is_api).status_code
