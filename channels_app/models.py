@@ -8,7 +8,7 @@ from django.db.models import Q
 from django.utils.timezone import now
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
-from channels_app import crypto
+from smm import crypto
 from smm.scoping import OrgScopedQuerySet
 
 

@@ -14,7 +14,7 @@ from accounts.models import Department, Membership
 from accounts.roles import Capability
 from audit.models import EventType
 from audit.services import record
-from channels_app import crypto
+from smm import crypto
 from channels_app.models import Channel, ChannelStatus, Platform
 
 

@@ -194,6 +194,8 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "data_folder_in": str(CELERY_BROKER_DIR / "queue"),
         "data_folder_out": str(CELERY_BROKER_DIR / "queue"),
         "processed_folder": str(CELERY_BROKER_DIR / "processed"),
+        # Without it kombu writes its control exchange files to ./control.
+        "control_folder": str(CELERY_BROKER_DIR / "control"),
         "store_processed": False,
     }
 else:
@@ -254,4 +256,21 @@ DEMO_PASSWORD = env_str("DEMO_PASSWORD", "civic-desk-demo-2026")
 # configuration one key is made once in var/. Rotation: put a new key first, run
 # `manage.py rotate_credential_keys`, then drop the old key.
 CREDENTIAL_KEYS = env_list("CREDENTIAL_KEYS", "")
+
+# Platforms. Connectors read their base URLs only from here; the defaults point at the bundled
+# simulator (SIM_URL), production sets the real hosts. There is no other difference.
+SIM_URL = env_str("SIM_URL", "http://127.0.0.1:8001").rstrip("/")
+X_API_URL = env_str("X_API_URL", f"{SIM_URL}/x").rstrip("/")
+X_AUTHORIZE_URL = env_str("X_AUTHORIZE_URL", f"{SIM_URL}/x/i/oauth2/authorize")
+X_CLIENT_ID = env_str("X_CLIENT_ID", "sim-x-client")
+X_CLIENT_SECRET = env_str("X_CLIENT_SECRET", "sim-x-secret")
+GRAPH_API_URL = env_str("GRAPH_API_URL", f"{SIM_URL}/graph").rstrip("/")
+GRAPH_API_VERSION = env_str("GRAPH_API_VERSION", "v21.0")
+FACEBOOK_LOGIN_URL = env_str("FACEBOOK_LOGIN_URL", f"{SIM_URL}/graph/dialog/oauth")
+FACEBOOK_APP_ID = env_str("FACEBOOK_APP_ID", "sim-facebook-app")
+FACEBOOK_APP_SECRET = env_str("FACEBOOK_APP_SECRET", "sim-facebook-secret")
+BLUESKY_SERVICE_URL = env_str("BLUESKY_SERVICE_URL", f"{SIM_URL}/bsky").rstrip("/")
+# Mastodon instances are named by the person connecting; this one is the simulator's.
+MASTODON_SIM_INSTANCE_URL = f"{SIM_URL}/mastodon"
+PLATFORM_TIMEOUT_SECONDS = env_int("PLATFORM_TIMEOUT_SECONDS", 20, minimum=1)
 CSRF_FAILURE_VIEW = "smm.views.csrf_failure"

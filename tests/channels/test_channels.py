@@ -15,7 +15,7 @@ from django.urls import reverse
 
 from accounts import services as accounts_services
 from audit.models import AuditEvent, EventType
-from channels_app import crypto, services
+from smm import crypto, services
 from channels_app.models import Channel, ChannelStatus
 
 SECRET = "tok-9f8e7d6c5b4a-very-secret"

@@ -9,7 +9,7 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand, CommandError
 
 from audit.context import ActionContext, acting
-from channels_app import crypto, services
+from smm import crypto, services
 
 
 class Command(BaseCommand):

@@ -1,4 +1,4 @@
-"""Encryption of platform credentials at rest (Fernet, with MultiFernet for key rotation).
+"""Encryption of secrets at rest (platform credentials, pending invitation links) (Fernet, with MultiFernet for key rotation).
 
 Credentials are a small JSON object per channel (tokens, refresh tokens, app passwords). They are
 encrypted before they reach the database and decrypted only inside connector calls; nothing else

@@ -1,0 +1,166 @@
+"""The connector interface: one module per platform implements it; everything else uses only this.
+
+Every connector takes its base URL from settings (never asks whether it talks to the simulator),
+returns the normalised records below, and raises only the errors below, so tasks can decide to
+retry, wait or stop without knowing the platform (healthchecks' TransportError(permanent=...)).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from channels_app.text import TextCheck, validate_text
+
+
+# ------------------------------------------------------------------------------------------- errors
+class ConnectorError(Exception):
+    """Base of every connector failure. `message` is safe to show and store: it never holds a credential."""
+
+    permanent = False
+
+    def __init__(self, message: str, *, status: int | None = None, platform_code: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.platform_code = platform_code
+
+
+class RateLimited(ConnectorError):
+    """Wait until `reset_at` (read from the platform's headers or error body) before calling again."""
+
+    def __init__(self, message: str, *, reset_at: datetime, **kwargs):
+        super().__init__(message, **kwargs)
+        self.reset_at = reset_at
+
+
+class AuthExpired(ConnectorError):
+    """The token expired or was revoked: the channel needs reconnecting; nothing retries until then."""
+
+    permanent = True
+
+
+class PermanentError(ConnectorError):
+    """The platform refused the request as it is (bad request, too long, not allowed): never retried."""
+
+    permanent = True
+
+
+class DuplicatePost(PermanentError):
+    """The platform says this exact post already exists (a retry after an ambiguous failure)."""
+
+
+class TransientError(ConnectorError):
+    """5xx, timeouts, connection failures: retried with backoff."""
+
+
+# ------------------------------------------------------------------------------------------ records
+@dataclass(frozen=True)
+class InboundItem:
+    platform_id: str
+    # "mention", "comment" (on our post), "reply" (in a thread of ours) or "dm".
+    kind: str
+    text: str
+    created_at: datetime
+    author_id: str
+    author_handle: str
+    author_name: str = ""
+    author_avatar_url: str = ""
+    # The thread this item belongs to: the root post id for public items, the DM conversation id for DMs.
+    conversation_key: str = ""
+    in_reply_to_id: str = ""
+    url: str = ""
+    raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class InboundBatch:
+    items: list[InboundItem]
+    # Opaque per-stream cursors to pass back next time, e.g. {"mentions": "1590...", "dms": "..."}.
+    cursor: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Published:
+    platform_id: str
+    url: str
+
+
+@dataclass(frozen=True)
+class MediaItem:
+    content: bytes
+    mime_type: str
+    alt_text: str
+
+
+@dataclass(frozen=True)
+class PostMetrics:
+    likes: int = 0
+    replies: int = 0
+    reposts: int = 0
+    quotes: int = 0
+    impressions: int | None = None
+    link_clicks: int | None = None
+
+
+@dataclass(frozen=True)
+class AccountStats:
+    followers: int
+    following: int | None = None
+    posts: int | None = None
+    impressions: int | None = None
+    reach: int | None = None
+
+
+@dataclass(frozen=True)
+class Account:
+    """Who a set of credentials belongs to, as a connect flow learns it."""
+
+    account_id: str
+    handle: str
+    display_name: str = ""
+    avatar_url: str = ""
+
+
+# --------------------------------------------------------------------------------------- interface
+class Connector(ABC):
+    platform: str
+
+    def __init__(self, *, base_url: str, credentials: dict, account_id: str = "", timeout: float = 20):
+        self.base_url = base_url.rstrip("/")
+        self.credentials = credentials
+        self.account_id = account_id
+        self.timeout = timeout
+
+    def __repr__(self) -> str:
+        # Never the credentials.
+        return f"<{type(self).__name__} {self.base_url} account={self.account_id}>"
+
+    @abstractmethod
+    def whoami(self) -> Account: ...
+
+    @abstractmethod
+    def fetch_inbound(self, cursor: dict[str, str]) -> InboundBatch: ...
+
+    @abstractmethod
+    def reply(self, *, in_reply_to: str, text: str) -> Published: ...
+
+    @abstractmethod
+    def send_dm(self, *, conversation_key: str, recipient_id: str, text: str) -> Published: ...
+
+    @abstractmethod
+    def publish(self, *, text: str, media: list[MediaItem] = (), link: str = "") -> Published: ...
+
+    @abstractmethod
+    def delete(self, platform_id: str) -> None: ...
+
+    @abstractmethod
+    def post_metrics(self, platform_id: str) -> PostMetrics: ...
+
+    @abstractmethod
+    def account_stats(self) -> AccountStats: ...
+
+    def validate_text(self, text: str, *, has_image: bool = False) -> TextCheck:
+        return validate_text(self.platform, text, has_image=has_image)
