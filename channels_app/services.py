@@ -14,8 +14,8 @@ from accounts.models import Department, Membership
 from accounts.roles import Capability
 from audit.models import EventType
 from audit.services import record
-from smm import crypto
 from channels_app.models import Channel, ChannelStatus, Platform
+from smm import crypto
 
 
 def _require_manage(actor: Membership, department: Department) -> None:

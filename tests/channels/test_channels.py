@@ -15,8 +15,9 @@ from django.urls import reverse
 
 from accounts import services as accounts_services
 from audit.models import AuditEvent, EventType
-from smm import crypto, services
+from channels_app import services
 from channels_app.models import Channel, ChannelStatus
+from smm import crypto
 
 SECRET = "tok-9f8e7d6c5b4a-very-secret"
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand, CommandError
 
 from audit.context import ActionContext, acting
-from smm import crypto, services
+from channels_app import services
+from smm import crypto
 
 
 class Command(BaseCommand):
