@@ -20,6 +20,8 @@ from accounts.models import Department, Membership, Organisation, User
 from accounts.roles import Role
 from audit.context import ActionContext, acting
 
+pytest_plugins = ["tests.sim_plugin"]
+
 PASSWORD = "correct horse battery staple 42"
 ROLES = [role.value for role in Role]
 

@@ -164,3 +164,27 @@ class Connector(ABC):
 
     def validate_text(self, text: str, *, has_image: bool = False) -> TextCheck:
         return validate_text(self.platform, text, has_image=has_image)
+
+
+# ------------------------------------------------------------------------------- header helpers
+def reset_from_epoch(value: str | None) -> datetime | None:
+    """X `x-rate-limit-reset` and Bluesky `RateLimit-Reset`: seconds since the epoch."""
+    from datetime import UTC
+
+    try:
+        return datetime.fromtimestamp(int(float(value)), tz=UTC) if value else None
+    except (TypeError, ValueError, OverflowError):
+        return None
+
+
+def reset_from_iso(value: str | None) -> datetime | None:
+    """Mastodon `X-RateLimit-Reset`: an ISO 8601 time."""
+    from datetime import UTC
+
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
