@@ -4,6 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
 HOST ?= 127.0.0.1
+SIM_PORT ?= 8001
 
 .PHONY: run test lint seed install clean
 
@@ -20,15 +21,19 @@ node_modules/.installed: package.json package-lock.json
 install: $(VENV)/.installed
 
 # Embedded defaults unless DATABASE_URL / CELERY_BROKER_URL are set: SQLite and kombu's filesystem
-# broker under var/. Web (gunicorn), worker and beat run under honcho; Ctrl-C stops them all.
+# broker under var/. Web (gunicorn), worker, beat and the platform simulator run under honcho;
+# Ctrl-C stops them all.
 run: export DEBUG ?= 1
 run: export WEB_PORT = $(PORT)
 run: export WEB_HOST = $(HOST)
+run: export SIM_PORT := $(SIM_PORT)
+run: export SIM_URL ?= http://127.0.0.1:$(SIM_PORT)
 run: $(VENV)/.installed
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py seed_demo
 	@echo ""
-	@echo "Civic Desk is starting at http://$(HOST):$(PORT)/  (Ctrl-C stops web, worker and beat)"
+	@echo "Civic Desk is starting at http://$(HOST):$(PORT)/  (Ctrl-C stops web, worker, beat and the simulator)"
+	@echo "Platform simulator (act as the public): $$SIM_URL/"
 	@echo ""
 	$(VENV)/bin/honcho start -f Procfile
 

@@ -32,6 +32,19 @@ class ChannelQuerySet(OrgScopedQuerySet):
     # Members who are not admins see the channels of their own departments.
     department_path = "department"
 
+    def visible_to(self, membership) -> ChannelQuerySet:
+        qs = super().visible_to(membership)
+        if membership is None or membership.sees_all_departments or not membership.is_active:
+            return qs
+        # Plus the channels of other departments this person was explicitly granted (django-guardian).
+        granted = ChannelUserObjectPermission.objects.filter(
+            content_object=models.OuterRef("pk"), user_id=membership.user_id, permission__codename="view_channel"
+        )
+        in_scope = self.for_organisation(membership.organisation_id).filter(
+            models.Q(department__in=membership.department_ids) | models.Exists(granted)
+        )
+        return in_scope
+
     def connected(self) -> ChannelQuerySet:
         return self.filter(disconnected_at__isnull=True)
 
@@ -103,6 +116,28 @@ class Channel(models.Model):
     @credentials.setter
     def credentials(self, value: dict) -> None:
         self.credentials_encrypted = crypto.encrypt(value) if value else ""
+
+
+class MastodonApp(models.Model):
+    """Our OAuth app on one Mastodon instance, registered once and reused (not tenant data)."""
+
+    instance_url = models.URLField(max_length=500)
+    redirect_uri = models.URLField(max_length=500)
+    client_id = models.CharField(max_length=255)
+    client_secret_encrypted = models.TextField()
+    created_at = models.DateTimeField(default=now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["instance_url", "redirect_uri"], name="mastodon_app_unique_instance_redirect"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Mastodon app on {self.instance_url}"
+
+    @property
+    def client_secret(self) -> str:
+        return crypto.decrypt(self.client_secret_encrypted).get("client_secret", "")
 
 
 class ChannelUserObjectPermission(UserObjectPermissionBase):

@@ -123,3 +123,103 @@ def credentials_reencrypt() -> int:
             )
             done += 1
     return done
+
+
+def channel_grant_set(*, actor: Membership, channel: Channel, member: Membership, grant: str, allowed: bool) -> None:
+    """Gives or takes one explicit grant (beyond the role's defaults) for one person on one channel."""
+    from guardian.shortcuts import assign_perm, remove_perm
+
+    from channels_app.grants import GRANTS, explicit_grants
+
+    _require_manage(actor, channel.department)
+    if grant not in GRANTS:
+        raise ValidationError({"grant": "Choose view, reply or publish."})
+    if member.organisation_id != actor.organisation_id or channel.organisation_id != actor.organisation_id:
+        raise PermissionDenied("That belongs to another organisation.")
+    with transaction.atomic():
+        had = grant in explicit_grants(member.user_id, channel)
+        if had == allowed:
+            return
+        (assign_perm if allowed else remove_perm)(f"channels_app.{grant}", member.user, channel)
+        record(
+            organisation=actor.organisation,
+            department=channel.department,
+            event_type=EventType.CHANNEL_GRANT_CHANGED,
+            actor=actor.user,
+            target=channel,
+            changes={"member": member.user.label, "grant": grant, "allowed": {"from": had, "to": allowed}},
+        )
+
+
+def credentials_refresh(*, channel_id: int, refresh, still_fresh) -> Channel:
+    """Refreshes a channel's credentials exactly once however many workers ask at the same moment.
+
+    X refresh tokens are single use: two refreshes in parallel would burn the chain. The row lock
+    serialises them; whoever comes second sees fresh credentials (still_fresh) and does not call.
+    `refresh(credentials) -> credentials` talks to the platform; `still_fresh(credentials) -> bool`.
+    """
+    with transaction.atomic():
+        channel = Channel.objects.select_for_update().get(pk=channel_id)
+        current = channel.credentials
+        if still_fresh(current):
+            return channel
+        channel.credentials = refresh(current)
+        channel.save(update_fields=["credentials_encrypted"])
+    return channel
+
+
+def connector_for(channel: Channel):
+    """The channel's connector, refusing up front while the channel cannot be used.
+
+    A channel that needs reconnecting is not retried; a rate-limited one waits for its reset time,
+    so the quota is respected before calling rather than discovered by hammering.
+    """
+    from channels_app.connectors import get_connector
+    from channels_app.connectors.base import AuthExpired, RateLimited
+
+    if channel.status == ChannelStatus.NEEDS_REAUTH or channel.disconnected_at is not None:
+        raise AuthExpired("The channel needs reconnecting.")
+    if channel.status == ChannelStatus.RATE_LIMITED and channel.rate_limit_reset_at:
+        if channel.rate_limit_reset_at > timezone.now():
+            raise RateLimited("The channel is rate limited.", reset_at=channel.rate_limit_reset_at)
+    return get_connector(channel)
+
+
+def channel_record_failure(*, channel_id: int, error) -> Channel | None:
+    """Moves a channel to the state a connector error calls for, audited, and tells people when it must."""
+    from channels_app.connectors.base import AuthExpired, RateLimited
+    from channels_app.tasks import send_needs_reauth_email
+
+    with transaction.atomic():
+        channel = Channel.objects.select_for_update().select_related("organisation", "department").filter(pk=channel_id).first()
+        if channel is None:
+            return None
+        now = timezone.now()
+        if isinstance(error, AuthExpired):
+            if channel.status == ChannelStatus.NEEDS_REAUTH:
+                return channel
+            channel.status = ChannelStatus.NEEDS_REAUTH
+            event = EventType.CHANNEL_NEEDS_REAUTH
+        elif isinstance(error, RateLimited):
+            channel.status = ChannelStatus.RATE_LIMITED
+            channel.rate_limit_reset_at = error.reset_at
+            event = EventType.CHANNEL_RATE_LIMITED
+        else:
+            channel.last_error = error.message[:500]
+            channel.last_error_at = now
+            channel.save(update_fields=["last_error", "last_error_at"])
+            return channel
+        channel.last_error = error.message[:500]
+        channel.last_error_at = now
+        channel.save(update_fields=["status", "rate_limit_reset_at", "last_error", "last_error_at"])
+        record(
+            organisation=channel.organisation,
+            department=channel.department,
+            event_type=event,
+            target=channel,
+            changes={"status": channel.status, "reason": channel.last_error,
+                     **({"reset_at": channel.rate_limit_reset_at.isoformat()} if event == EventType.CHANNEL_RATE_LIMITED else {})},
+        )
+        if event == EventType.CHANNEL_NEEDS_REAUTH:
+            transaction.on_commit(lambda: send_needs_reauth_email.delay(channel.pk, channel.organisation_id))
+    return channel

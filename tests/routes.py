@@ -99,6 +99,18 @@ ROUTES: dict[str, Route] = {
     # Channels.
     "channels_app:channel_list": Route(methods={"GET": None}),
     "channels_app:channel_disconnect": Route(methods={"POST": C.MANAGE_CHANNELS}, target=_channel),
+    "channels_app:channel_grants": Route(methods={"GET": C.MANAGE_CHANNELS, "POST": C.MANAGE_CHANNELS}, target=_channel),
+    "channels_app:connect_start": Route(methods={"GET": C.MANAGE_CHANNELS, "POST": C.MANAGE_CHANNELS}),
+    "channels_app:connect_callback": Route(
+        methods={"GET": C.MANAGE_CHANNELS},
+        target=lambda p: {"platform": "x"},
+        not_tenant_scoped="the platform name is not an object; the flow is bound to the person's session by its state",
+    ),
+    "channels_app:connect_pages": Route(
+        methods={"GET": C.MANAGE_CHANNELS, "POST": C.MANAGE_CHANNELS},
+        target=lambda p: {"state": "no-such-flow"},
+        not_tenant_scoped="the state names a flow in the person's own session, never another organisation's object",
+    ),
     # API v1.
     "api:auth-token": Route(public=True),
     "api:me": Route(methods={"GET": None}),
