@@ -6,6 +6,8 @@ credentials; the credentials never reach the audit trail, a log line or an error
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
@@ -30,7 +32,7 @@ def _require_manage(actor: Membership, department: Department) -> None:
 
 def channel_connect(
     *,
-    actor: Membership,
+    actor: Membership | None,
     department: Department,
     platform: str,
     account_id: str,
@@ -40,7 +42,10 @@ def channel_connect(
     avatar_url: str = "",
     instance_url: str = "",
 ) -> Channel:
-    _require_manage(actor, department)
+    # actor None: the system connects (seed_demo, operators' commands); everyone else needs the role.
+    if actor is not None:
+        _require_manage(actor, department)
+    organisation = department.organisation
     if platform not in Platform.values:
         raise ValidationError({"platform": "Choose a supported platform."})
     if department.is_archived:
@@ -50,13 +55,13 @@ def channel_connect(
     with transaction.atomic():
         channel = (
             Channel.objects.select_for_update()
-            .filter(organisation_id=actor.organisation_id, platform=platform, account_id=account_id)
+            .filter(organisation=organisation, platform=platform, account_id=account_id)
             .connected()
             .first()
         )
         reconnect = channel is not None
         if channel is None:
-            channel = Channel(organisation_id=actor.organisation_id, platform=platform, account_id=account_id)
+            channel = Channel(organisation=organisation, platform=platform, account_id=account_id)
         before_department = channel.department_id if reconnect else None
         channel.department = department
         channel.handle = handle
@@ -67,17 +72,17 @@ def channel_connect(
         channel.status = ChannelStatus.ACTIVE
         channel.last_error = ""
         channel.last_error_at = None
-        channel.connected_by = actor.user
+        channel.connected_by = actor.user if actor is not None else None
         channel.connected_at = timezone.now()
         channel.save()
         changes = {"platform": platform, "handle": handle, "department": department.name}
         if reconnect and before_department != department.pk:
             changes["department_changed"] = True
         record(
-            organisation=actor.organisation,
+            organisation=organisation,
             department=department,
             event_type=EventType.CHANNEL_RECONNECTED if reconnect else EventType.CHANNEL_CONNECTED,
-            actor=actor.user,
+            actor=actor.user if actor is not None else None,
             target=channel,
             changes=changes,
         )
@@ -223,3 +228,38 @@ def channel_record_failure(*, channel_id: int, error) -> Channel | None:
         if event == EventType.CHANNEL_NEEDS_REAUTH:
             transaction.on_commit(lambda: send_needs_reauth_email.delay(channel.pk, channel.organisation_id))
     return channel
+
+
+@contextmanager
+def connector_session(channel: Channel):
+    """Use a channel's connector: failures update the channel's health, refreshed credentials are kept.
+
+    Credentials a connector refreshed on its own (Bluesky sessions) are saved even when the call then
+    failed, because the old refresh token is already spent.
+    """
+    from channels_app.connectors.base import ConnectorError
+
+    connector = connector_for(channel)
+    try:
+        yield connector
+    except ConnectorError as exc:
+        channel_record_failure(channel_id=channel.pk, error=exc)
+        raise
+    finally:
+        updated = getattr(connector, "updated_credentials", None)
+        if updated:
+            Channel.objects.filter(pk=channel.pk).update(credentials_encrypted=crypto.encrypt(updated))
+
+
+def x_refresh_if_needed(channel: Channel) -> Channel:
+    """Refreshes an X channel's access token when it is (nearly) expired, once across all workers."""
+    import time as _time
+
+    from channels_app.connectors import x
+
+    def still_fresh(credentials: dict) -> bool:
+        return float(credentials.get("expires_at") or 0) > _time.time() + 60
+
+    if still_fresh(channel.credentials):
+        return channel
+    return credentials_refresh(channel_id=channel.pk, refresh=x.refresh, still_fresh=still_fresh)
