@@ -49,8 +49,10 @@ class AuthTokenView(APIView):
             raise exceptions.Throttled(detail="Too many failed sign-ins. Try again later.")
         if user is None:
             raise exceptions.AuthenticationFailed("E-mail address or password is not right.")
+        device = None
         if services.confirmed_totp(user) is not None:
-            if match_token(user, (data.validated_data.get("otp") or "").replace(" ", "")) is None:
+            device = match_token(user, (data.validated_data.get("otp") or "").replace(" ", ""))
+            if device is None:
                 user_login_failed.send(
                     sender=__name__, credentials={"username": email, "reason": "bad one-time code"}, request=django_request
                 )
@@ -62,7 +64,7 @@ class AuthTokenView(APIView):
             raise exceptions.PermissionDenied("You are not an active member of that organisation.")
         if membership.requires_two_factor() and services.confirmed_totp(user) is None:
             raise exceptions.PermissionDenied("Your organisation requires two-factor authentication: enrol in the browser first.")
-        raw = services.api_token_create(membership=membership)
+        raw = services.api_token_create(membership=membership, otp_device=device)
         return Response({"token": raw, "organisation": membership.organisation.slug}, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=None, responses={204: None}, summary="Revoke the token used for this call.")
@@ -209,7 +211,9 @@ class MemberSerializer(serializers.ModelSerializer):
         super().__init__(*args, **kwargs)
         membership = self.context.get("membership")
         # Choices narrowed to the organisation: another organisation's department id is "does not exist".
-        self.fields["departments"].child_relation.queryset = Department.objects.visible_to(membership).active()
+        # Archived ones stay in the queryset so a member's list can be sent back as read; the service
+        # refuses an archived department the member does not already have.
+        self.fields["departments"].child_relation.queryset = Department.objects.visible_to(membership)
 
 
 class MemberViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, OrgScopedViewSet):

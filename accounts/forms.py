@@ -5,7 +5,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib.auth.forms import PasswordResetForm, SetPasswordForm
 
-from accounts.models import Department, Organisation
+from accounts.models import Department, Membership, Organisation, timezone_choices
 from accounts.roles import Role
 from smm.forms import StyledForm
 
@@ -34,6 +34,8 @@ class EnrolForm(StyledForm, forms.Form):
 
 
 class OrganisationSecurityForm(StyledForm, forms.ModelForm):
+    # The model validates time zones; the list to choose from is built here, from this machine's tzdata.
+    timezone = forms.ChoiceField(label="Time zone", choices=timezone_choices)
     # The model's check constraint (5–720) would otherwise show as an error at the top, not beside the field.
     idle_timeout_minutes = forms.IntegerField(
         label="Sign out after this many minutes without activity",
@@ -74,9 +76,17 @@ class InviteForm(StyledForm, forms.Form):
 class MemberForm(StyledForm, forms.Form):
     role = forms.ChoiceField(label="Role", choices=Role.choices)
 
-    def __init__(self, *args, organisation_id: int, **kwargs):
+    def __init__(self, *args, membership: Membership, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["departments"] = _department_field(organisation_id)
+        self.fields["departments"] = _department_field(membership.organisation_id)
+        # Archived departments are not offered, so they cannot be unticked by accident: the member keeps them.
+        self.kept_departments = list(membership.departments.filter(archived_at__isnull=False).order_by("name"))
+        if self.kept_departments:
+            names = ", ".join(d.name for d in self.kept_departments)
+            self.fields["departments"].help_text += f" Archived departments kept: {names}."
+
+    def clean_departments(self):
+        return [*self.cleaned_data["departments"], *self.kept_departments]
 
 
 class AcceptInvitationForm(StyledForm, forms.Form):

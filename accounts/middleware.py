@@ -1,15 +1,20 @@
-"""Puts the acting organisation on every request and enforces the organisation's session policy.
+"""Puts the acting organisation on every request and enforces the session policy.
 
 request.membership is the member's Membership in the organisation they are acting in (chosen with the
 organisation switcher and kept in the session), or None. Every scoped read starts from it.
+
+Sessions end after the organisation's idle timeout and, whatever the activity, SESSION_COOKIE_AGE
+seconds after sign-in: saving last_seen on each request would otherwise slide the cookie's expiry forever.
 """
 
 from __future__ import annotations
 
 import time
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import logout
+from django.contrib.auth.models import AnonymousUser
 from django.http import JsonResponse
 from django.shortcuts import redirect
 from django.urls import reverse
@@ -19,6 +24,8 @@ from accounts.models import Membership
 
 SESSION_ORGANISATION = "organisation_id"
 SESSION_LAST_SEEN = "last_seen"
+# Set at sign-in (accounts.signals); the absolute lifetime counts from it.
+SESSION_SIGNED_IN_AT = "signed_in_at"
 
 # Paths that work without an organisation or a completed two-factor enrolment.
 _OPEN_PREFIXES = ("/accounts/", "/invite/", "/static/", "/healthz", "/api/schema/", "/api/docs/", "/api/v1/auth/")
@@ -40,22 +47,41 @@ class OrganisationMiddleware:
         if not user.is_authenticated:
             return self.get_response(request)
 
-        membership = active_membership(user, request.session.get(SESSION_ORGANISATION))
+        wanted = request.session.get(SESSION_ORGANISATION)
+        membership = active_membership(user, wanted)
         if membership is None:
             # Deactivated everywhere: the session is worthless, end it.
             logout(request)
             return self._refuse(request, "Your account has no active organisation. Ask an admin to invite you.")
         request.membership = membership
-        if request.session.get(SESSION_ORGANISATION) != membership.organisation_id:
+        if wanted != membership.organisation_id:
+            if wanted is not None and not request.path.startswith("/api/"):
+                # Their membership there ended (deactivated) while this session went on elsewhere.
+                messages.warning(
+                    request,
+                    "You no longer have access to the organisation you were working in. "
+                    f"You are now working in {membership.organisation.name}.",
+                )
             request.session[SESSION_ORGANISATION] = membership.organisation_id
 
         now = int(time.time())
+        signed_in_at = request.session.get(SESSION_SIGNED_IN_AT)
+        # A session without a sign-in time (older than this rule) has an unknown age: it ends too.
+        if signed_in_at is None or now - int(signed_in_at) > settings.SESSION_COOKIE_AGE:
+            return self._expire(
+                request,
+                membership,
+                services.SessionEndReason.LIFETIME,
+                "Your session reached its maximum length. Please sign in again.",
+            )
         last_seen = request.session.get(SESSION_LAST_SEEN)
         if last_seen is not None and now - int(last_seen) > membership.organisation.idle_timeout_minutes * 60:
-            services.session_expire(request=request, membership=membership)
-            logout(request)
-            request.membership = None
-            return self._refuse(request, "You were signed out after a period of inactivity. Please sign in again.")
+            return self._expire(
+                request,
+                membership,
+                services.SessionEndReason.IDLE,
+                "You were signed out after a period of inactivity. Please sign in again.",
+            )
         request.session[SESSION_LAST_SEEN] = now
 
         if membership.requires_two_factor() and not user.is_verified() and not request.path.startswith(_OPEN_PREFIXES):
@@ -65,6 +91,16 @@ class OrganisationMiddleware:
                 )
             return redirect("accounts:two_factor")
         return self.get_response(request)
+
+    @classmethod
+    def _expire(cls, request, membership: Membership, reason: str, message: str):
+        """Ends the session without django's logout(): the person did not sign out, so only
+        auth.session_expired is recorded (logout() would send user_logged_out, an auth.sign_out)."""
+        services.session_expire(session_key=request.session.session_key, membership=membership, reason=reason)
+        request.session.flush()
+        request.user = AnonymousUser()
+        request.membership = None
+        return cls._refuse(request, message)
 
     @staticmethod
     def _refuse(request, message: str):

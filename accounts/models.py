@@ -9,6 +9,7 @@ from zoneinfo import available_timezones
 
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils.timezone import now
@@ -16,7 +17,16 @@ from django.utils.timezone import now
 from accounts.roles import ORGANISATION_WIDE_ROLES, PRIVILEGED_ROLES, Capability, Role, role_can
 from smm.scoping import OrgScopedQuerySet
 
-TIMEZONE_CHOICES = sorted((tz, tz) for tz in available_timezones())
+
+def timezone_choices() -> list[tuple[str, str]]:
+    """For form widgets only: the list comes from this machine's tzdata, so it never goes into a migration."""
+    return sorted((tz, tz) for tz in available_timezones())
+
+
+def validate_timezone(value: str) -> None:
+    # A validator rather than `choices`: choices are frozen into migrations and drift with each machine's tzdata.
+    if value not in available_timezones():
+        raise ValidationError("Choose a time zone from the list, for example Europe/London.", code="invalid_timezone")
 
 
 def token_digest(raw: str) -> str:
@@ -33,7 +43,7 @@ class TwoFactorPolicy(models.TextChoices):
 class Organisation(models.Model):
     name = models.CharField(max_length=200)
     slug = models.SlugField(max_length=60, unique=True)
-    timezone = models.CharField(max_length=64, choices=TIMEZONE_CHOICES, default="Europe/London")
+    timezone = models.CharField(max_length=64, validators=[validate_timezone], default="Europe/London")
     # Security policy, edited by admins on the organisation security settings page.
     two_factor_policy = models.CharField(
         max_length=20, choices=TwoFactorPolicy.choices, default=TwoFactorPolicy.OPTIONAL
@@ -202,6 +212,9 @@ class Invitation(models.Model):
     role = models.CharField(max_length=20, choices=Role.choices)
     departments = models.ManyToManyField(Department, blank=True, related_name="+")
     token_digest = models.CharField(max_length=64, unique=True)
+    # The raw link token, encrypted (smm.crypto), so the e-mail task can build the link from ids alone.
+    # Wiped when the invitation is accepted, revoked or superseded.
+    token_encrypted = models.TextField(blank=True, default="")
     invited_by = models.ForeignKey(User, null=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(default=now)
     expires_at = models.DateTimeField()
@@ -213,6 +226,16 @@ class Invitation(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        constraints = [
+            # At most one open (neither accepted nor revoked, expired or not) invitation per address and
+            # organisation: invitation_create revokes the earlier one, and two concurrent invites cannot both win.
+            models.UniqueConstraint(
+                models.functions.Lower("email"),
+                "organisation",
+                condition=Q(accepted_at__isnull=True, revoked_at__isnull=True),
+                name="invitation_unique_open_per_email_org",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"Invitation for {self.email}"
@@ -242,6 +265,9 @@ class ApiToken(models.Model):
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_tokens")
     organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="+")
     digest = models.CharField(max_length=64, unique=True)
+    # True only when the token was issued with a valid one-time code; an organisation that requires
+    # two-factor refuses tokens without it (smm.api.IsMember).
+    otp_verified = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=now)
     last_used_at = models.DateTimeField(null=True, blank=True)
 

@@ -17,6 +17,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
+from django_otp.models import Device
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
@@ -33,6 +34,7 @@ from accounts.models import (
 from accounts.roles import Capability, Role
 from audit.models import EventType
 from audit.services import diff, record
+from smm import crypto
 
 BACKUP_CODE_COUNT = 10
 
@@ -53,17 +55,33 @@ def _organisations_of(user: User) -> list[Organisation]:
     return [m.organisation for m in Membership.objects.active().filter(user=user).select_related("organisation")]
 
 
-def _record_for_user(user: User | None, event_type: EventType, *, actor: User | None = None, **kwargs) -> None:
-    """Events about a person rather than an organisation go to every organisation they belong to."""
+def _record_for_user(
+    user: User | None,
+    event_type: EventType,
+    *,
+    actor: User | None = None,
+    also: Organisation | None = None,
+    **kwargs,
+) -> None:
+    """Events about a person rather than an organisation go to every organisation they belong to
+    (and to `also`, the organisation acting, even when the person's membership there is inactive)."""
     organisations = _organisations_of(user) if user is not None else []
+    if also is not None and all(o.pk != also.pk for o in organisations):
+        organisations.append(also)
     for organisation in organisations or [None]:
         record(organisation=organisation, event_type=event_type, actor=actor, **kwargs)
 
 
-def _clean_departments(organisation_id: int, departments) -> list[Department]:
+def _active_elsewhere(user: User, organisation_id: int) -> bool:
+    """Whether the person is an active member of an organisation other than this one."""
+    return Membership.objects.active().filter(user=user).exclude(organisation_id=organisation_id).exists()
+
+
+def _clean_departments(organisation_id: int, departments, keep: frozenset[int] = frozenset()) -> list[Department]:
+    """New choices must be live departments of the organisation; archived ones in `keep` (held already) stay."""
     chosen = list(departments or [])
     for department in chosen:
-        if department.organisation_id != organisation_id or department.is_archived:
+        if department.organisation_id != organisation_id or (department.is_archived and department.pk not in keep):
             raise ValidationError({"departments": "Choose departments of this organisation that are not archived."})
     return chosen
 
@@ -199,38 +217,95 @@ def invitation_create(*, actor: Membership, email: str, role: str, departments) 
     if Membership.objects.filter(organisation_id=actor.organisation_id, user__email__iexact=email).exists():
         raise ValidationError({"email": "This person is already a member of the organisation."})
     raw_token = Invitation.new_token()
-    with transaction.atomic():
-        # A new invitation replaces any earlier pending one for the same address.
-        Invitation.objects.pending().filter(organisation_id=actor.organisation_id, email__iexact=email).update(
-            revoked_at=timezone.now()
-        )
-        invitation = Invitation.objects.create(
-            organisation_id=actor.organisation_id,
-            email=email,
-            role=role,
-            token_digest=token_digest(raw_token),
-            invited_by=actor.user,
-            expires_at=timezone.now() + settings.INVITATION_TTL,
-        )
-        invitation.departments.set(departments)
-        record(
-            organisation=actor.organisation,
-            event_type=EventType.INVITATION_SENT,
-            actor=actor.user,
-            target=invitation,
-            target_repr=email,
-            changes={"email": email, "role": role, "departments": _department_names(departments)},
-        )
-        url = invitation_accept_url(raw_token)
-        transaction.on_commit(lambda: send_invitation_email.delay(invitation.pk, url))
+    try:
+        with transaction.atomic():
+            # A new invitation replaces every earlier open one for the same address, expired or not
+            # (the constraint invitation_unique_open_per_email_org allows only one).
+            superseded = list(
+                Invitation.objects.select_for_update()
+                .filter(
+                    organisation_id=actor.organisation_id,
+                    email__iexact=email,
+                    accepted_at__isnull=True,
+                    revoked_at__isnull=True,
+                )
+                .order_by("pk")
+            )
+            now = timezone.now()
+            for old in superseded:
+                Invitation.objects.filter(pk=old.pk).update(revoked_at=now, token_encrypted="")
+                record(
+                    organisation=actor.organisation,
+                    event_type=EventType.INVITATION_REVOKED,
+                    actor=actor.user,
+                    target=old,
+                    target_repr=old.email,
+                    changes={"reason": "replaced by a new invitation"},
+                )
+            invitation = Invitation.objects.create(
+                organisation_id=actor.organisation_id,
+                email=email,
+                role=role,
+                token_digest=token_digest(raw_token),
+                token_encrypted=crypto.encrypt({"token": raw_token}),
+                invited_by=actor.user,
+                expires_at=now + settings.INVITATION_TTL,
+            )
+            invitation.departments.set(departments)
+            record(
+                organisation=actor.organisation,
+                event_type=EventType.INVITATION_SENT,
+                actor=actor.user,
+                target=invitation,
+                target_repr=email,
+                changes={"email": email, "role": role, "departments": _department_names(departments)},
+            )
+            # Only ids travel through the broker; the task decrypts the link itself.
+            invitation_id, organisation_id = invitation.pk, actor.organisation_id
+            transaction.on_commit(lambda: send_invitation_email.delay(invitation_id, organisation_id))
+    except IntegrityError:
+        # Another admin invited the same address at the same moment, and theirs was saved first.
+        raise ValidationError(
+            {"email": "An invitation to this address was sent at the same moment. Check the pending invitations."}
+        ) from None
     return invitation, raw_token
+
+
+def invitation_email_send(*, invitation_id: int, organisation_id: int) -> bool:
+    """Sends the invitation e-mail with its link, if the invitation is still pending. Returns whether it sent."""
+    from django.core.mail import send_mail
+    from django.template.loader import render_to_string
+
+    invitation = (
+        Invitation.objects.pending()
+        .select_related("organisation", "invited_by")
+        .filter(pk=invitation_id, organisation_id=organisation_id)
+        .first()
+    )
+    if invitation is None or not invitation.token_encrypted:
+        return False
+    try:
+        raw_token = crypto.decrypt(invitation.token_encrypted).get("token", "")
+    except crypto.CredentialsUnreadable:
+        # The key was removed; no retry can help. The admin can send a new invitation.
+        return False
+    if not raw_token or token_digest(raw_token) != invitation.token_digest:
+        return False
+    context = {"invitation": invitation, "accept_url": invitation_accept_url(raw_token)}
+    send_mail(
+        subject=f"You are invited to join {invitation.organisation.name} on Civic Desk",
+        message=render_to_string("accounts/email/invitation.txt", context),
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        recipient_list=[invitation.email],
+    )
+    return True
 
 
 def invitation_revoke(*, actor: Membership, invitation: Invitation) -> Invitation:
     _require(actor, Capability.MANAGE_MEMBERS)
     _same_organisation(actor, invitation)
     with transaction.atomic():
-        rows = Invitation.objects.pending().filter(pk=invitation.pk).update(revoked_at=timezone.now())
+        rows = Invitation.objects.pending().filter(pk=invitation.pk).update(revoked_at=timezone.now(), token_encrypted="")
         invitation.refresh_from_db()
         if rows == 1:
             record(
@@ -277,31 +352,41 @@ def invitation_accept(
             errors["password"] = exc.messages
         if errors:
             raise ValidationError(errors)
-    with transaction.atomic():
-        # Single use: only one request can move the invitation from pending to accepted.
-        claimed = Invitation.objects.pending().filter(pk=invitation.pk).update(accepted_at=timezone.now())
-        if claimed != 1:
-            raise ValidationError("This invitation link has expired or has already been used.")
-        if user is None:
-            new_user.set_password(password)
-            new_user.save()
-            user = new_user
-        membership, _ = Membership.objects.update_or_create(
-            user=user,
-            organisation_id=invitation.organisation_id,
-            defaults={"role": invitation.role, "is_active": True, "deactivated_at": None},
-        )
-        departments = list(invitation.departments.all())
-        membership.departments.set(departments)
-        Invitation.objects.filter(pk=invitation.pk).update(accepted_by=user)
-        record(
-            organisation=invitation.organisation,
-            event_type=EventType.INVITATION_ACCEPTED,
-            actor=user,
-            target=membership,
-            target_repr=user.label,
-            changes={"role": invitation.role, "departments": _department_names(departments)},
-        )
+    try:
+        with transaction.atomic():
+            # Single use: only one request can move the invitation from pending to accepted.
+            claimed = (
+                Invitation.objects.pending()
+                .filter(pk=invitation.pk)
+                .update(accepted_at=timezone.now(), token_encrypted="")
+            )
+            if claimed != 1:
+                raise ValidationError("This invitation link has expired or has already been used.")
+            if user is None:
+                new_user.set_password(password)
+                new_user.save()
+                user = new_user
+            membership, _ = Membership.objects.update_or_create(
+                user=user,
+                organisation_id=invitation.organisation_id,
+                defaults={"role": invitation.role, "is_active": True, "deactivated_at": None},
+            )
+            departments = list(invitation.departments.all())
+            membership.departments.set(departments)
+            Invitation.objects.filter(pk=invitation.pk).update(accepted_by=user)
+            record(
+                organisation=invitation.organisation,
+                event_type=EventType.INVITATION_ACCEPTED,
+                actor=user,
+                target=membership,
+                target_repr=user.label,
+                changes={"role": invitation.role, "departments": _department_names(departments)},
+            )
+    except IntegrityError:
+        # The account (or the membership) was created by another request at the same moment.
+        raise ValidationError(
+            "An account with this e-mail address was created at the same moment: sign in, then open the link again."
+        ) from None
     return membership
 
 
@@ -318,17 +403,19 @@ def member_update(*, actor: Membership, membership: Membership, role: str, depar
     _same_organisation(actor, membership)
     if role not in Role.values:
         raise ValidationError({"role": "Choose a role."})
-    if departments is not None:
-        departments = _clean_departments(actor.organisation_id, departments)
     with transaction.atomic():
         membership = Membership.objects.select_for_update().get(pk=membership.pk)
         if membership.role == Role.ADMIN and role != Role.ADMIN and _active_admin_count(actor.organisation_id) <= 1:
             raise ValidationError({"role": "The organisation needs at least one active admin."})
         old_role = membership.role
-        old_departments = _department_names(membership.departments.all())
+        current = list(membership.departments.all())
+        current_ids = frozenset(d.pk for d in current)
         if departments is None:
-            departments = list(membership.departments.all())
-        new_departments = _department_names(departments)
+            departments = current
+        else:
+            departments = _clean_departments(actor.organisation_id, departments, keep=current_ids)
+        # Compared by id: an archived department and a live one may share a name.
+        departments_changed = {d.pk for d in departments} != current_ids
         if role != old_role:
             membership.role = role
             membership.save(update_fields=["role"])
@@ -340,7 +427,7 @@ def member_update(*, actor: Membership, membership: Membership, role: str, depar
                 target_repr=membership.user.label,
                 changes={"role": {"from": old_role, "to": role}},
             )
-        if new_departments != old_departments:
+        if departments_changed:
             membership.departments.set(departments)
             record(
                 organisation=actor.organisation,
@@ -348,14 +435,16 @@ def member_update(*, actor: Membership, membership: Membership, role: str, depar
                 actor=actor.user,
                 target=membership,
                 target_repr=membership.user.label,
-                changes={"departments": {"from": old_departments, "to": new_departments}},
+                changes={
+                    "departments": {"from": _department_names(current), "to": _department_names(departments)},
+                },
             )
     membership.__dict__.pop("department_ids", None)
     return membership
 
 
-def end_sessions_and_tokens(user: User, organisation_id: int | None = None) -> int:
-    """Ends every browser session of the user, and their API tokens (for one organisation, or all)."""
+def _end_sessions(user: User) -> int:
+    """Ends every browser session of the user; returns how many."""
     from importlib import import_module
 
     engine = import_module(settings.SESSION_ENGINE)
@@ -365,10 +454,21 @@ def end_sessions_and_tokens(user: User, organisation_id: int | None = None) -> i
         store.delete()
         ended += 1
     UserSession.objects.filter(user=user).delete()
+    return ended
+
+
+def _end_tokens(user: User, organisation_id: int | None = None) -> int:
     tokens = ApiToken.objects.filter(user=user)
     if organisation_id is not None:
         tokens = tokens.filter(organisation_id=organisation_id)
-    tokens.delete()
+    deleted, _ = tokens.delete()
+    return deleted
+
+
+def end_sessions_and_tokens(user: User, organisation_id: int | None = None) -> int:
+    """Ends every browser session of the user, and their API tokens (for one organisation, or all)."""
+    ended = _end_sessions(user)
+    _end_tokens(user, organisation_id)
     return ended
 
 
@@ -388,8 +488,12 @@ def member_set_active(*, actor: Membership, membership: Membership, active: bool
         locked.save(update_fields=["is_active", "deactivated_at"])
         ended = 0
         if not active:
-            # At once: their sessions end and this organisation's API tokens stop working.
-            ended = end_sessions_and_tokens(locked.user, actor.organisation_id)
+            # At once: this organisation's API tokens stop working, and so do their sessions unless the
+            # person still works in another organisation (OrganisationMiddleware then moves those
+            # sessions to that organisation on their next request).
+            _end_tokens(locked.user, actor.organisation_id)
+            if not _active_elsewhere(locked.user, actor.organisation_id):
+                ended = _end_sessions(locked.user)
         record(
             organisation=actor.organisation,
             event_type=EventType.MEMBER_REACTIVATED if active else EventType.MEMBER_DEACTIVATED,
@@ -453,18 +557,30 @@ def backup_codes_regenerate(*, user: User) -> list[str]:
 
 
 def two_factor_reset(*, actor: Membership, membership: Membership) -> None:
-    """An admin clears a member's authenticator (a lost phone); they enrol again at their next sign-in."""
+    """An admin clears a member's authenticator (a lost phone); they enrol again at their next sign-in.
+
+    The authenticator belongs to the person, not to one organisation: an admin may reset it only for
+    someone who works in no other organisation, or one tenant's admin could weaken another's account.
+    """
     _require(actor, Capability.MANAGE_MEMBERS)
     _same_organisation(actor, membership)
     user = membership.user
     with transaction.atomic():
+        # Locks the person's memberships, so one cannot be added or reactivated during the reset.
+        list(Membership.objects.select_for_update().filter(user=user).values_list("pk", flat=True))
+        if _active_elsewhere(user, actor.organisation_id):
+            raise ValidationError(
+                "This person also works in another organisation on Civic Desk, so their two-factor "
+                "authentication cannot be reset from here. Ask the Civic Desk operators to reset it."
+            )
         TOTPDevice.objects.filter(user=user).delete()
         StaticDevice.objects.filter(user=user).delete()
         ended = end_sessions_and_tokens(user)
-        record(
-            organisation=actor.organisation,
-            event_type=EventType.TWO_FACTOR_RESET,
+        _record_for_user(
+            user,
+            EventType.TWO_FACTOR_RESET,
             actor=actor.user,
+            also=actor.organisation,
             target=membership,
             target_repr=user.label,
             changes={"sessions_ended": ended},
@@ -510,24 +626,53 @@ def sign_out_recorded(*, user: User, session_key: str | None) -> None:
         _record_for_user(user, EventType.SIGN_OUT, actor=user, target=user, target_repr=user.label)
 
 
-def session_expire(*, request, membership: Membership) -> None:
+class SessionEndReason:
+    IDLE = "idle"
+    LIFETIME = "lifetime"
+
+
+def session_expire(*, session_key: str | None, membership: Membership, reason: str) -> None:
+    """Records that a session ended by itself (idle timeout or absolute lifetime); the caller flushes it.
+
+    Not a sign-out: the person did nothing, so no auth.sign_out is written.
+    """
+    if reason == SessionEndReason.IDLE:
+        changes = {"reason": reason, "idle_timeout_minutes": membership.organisation.idle_timeout_minutes}
+    elif reason == SessionEndReason.LIFETIME:
+        changes = {"reason": reason, "session_lifetime_seconds": settings.SESSION_COOKIE_AGE}
+    else:
+        raise ValueError(f"unknown session end reason {reason!r}")
     with transaction.atomic():
-        UserSession.objects.filter(session_key=request.session.session_key).delete()
+        if session_key:
+            UserSession.objects.filter(session_key=session_key).delete()
         record(
             organisation=membership.organisation,
             event_type=EventType.SESSION_EXPIRED,
             actor=membership.user,
             target=membership.user,
             target_repr=membership.user.label,
-            changes={"idle_timeout_minutes": membership.organisation.idle_timeout_minutes},
+            changes=changes,
         )
 
 
-def password_changed_recorded(*, user: User, via: str) -> None:
+def password_set(*, user: User, password: str, via: str) -> None:
+    """A new password: saved, every session and API token ended, and recorded, in one transaction.
+
+    The reason to change a password is often a leak, so nothing signed in with the old one survives.
+    """
+    password_validation.validate_password(password, user)
     with transaction.atomic():
-        # A new password ends every other session and token: the reason to change it is often a leak.
-        end_sessions_and_tokens(user)
-        _record_for_user(user, EventType.PASSWORD_CHANGED, actor=user, target=user, target_repr=user.label, changes={"via": via})
+        user.set_password(password)
+        user.save(update_fields=["password"])
+        ended = end_sessions_and_tokens(user)
+        _record_for_user(
+            user,
+            EventType.PASSWORD_CHANGED,
+            actor=user,
+            target=user,
+            target_repr=user.label,
+            changes={"via": via, "sessions_ended": ended},
+        )
 
 
 def password_reset_requested_recorded(*, email: str) -> None:
@@ -538,11 +683,17 @@ def password_reset_requested_recorded(*, email: str) -> None:
         _record_for_user(user, EventType.PASSWORD_RESET_REQUESTED, actor=None, actor_label=f"unauthenticated: {user.email}", target=user, target_repr=user.label)
 
 
-def api_token_create(*, membership: Membership) -> str:
+def api_token_create(*, membership: Membership, otp_device: Device | None = None) -> str:
+    """A new API token. `otp_device` is the device that just verified a one-time code for this request;
+    only then is the token marked otp_verified, which organisations requiring two-factor insist on."""
+    otp_verified = otp_device is not None and otp_device.user_id == membership.user_id and otp_device.confirmed
     raw = "cd_" + secrets.token_urlsafe(32)
     with transaction.atomic():
         token = ApiToken.objects.create(
-            user=membership.user, organisation_id=membership.organisation_id, digest=token_digest(raw)
+            user=membership.user,
+            organisation_id=membership.organisation_id,
+            digest=token_digest(raw),
+            otp_verified=otp_verified,
         )
         record(
             organisation=membership.organisation,
@@ -550,6 +701,7 @@ def api_token_create(*, membership: Membership) -> str:
             actor=membership.user,
             target=token,
             target_repr=f"API token {token.pk} of {membership.user.label}",
+            changes={"otp_verified": otp_verified},
         )
     return raw
 

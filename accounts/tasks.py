@@ -1,24 +1,16 @@
-"""Thin Celery tasks for accounts: take ids, load rows, do one thing."""
+"""Thin Celery tasks for accounts: take ids, load rows, call a service."""
 
 from __future__ import annotations
 
 from celery import shared_task
-from django.conf import settings
-from django.core.mail import send_mail
-from django.template.loader import render_to_string
 
-from accounts.models import Invitation
+from accounts import services
 
 
 @shared_task(autoretry_for=(OSError,), retry_backoff=True, retry_jitter=True, max_retries=5)
-def send_invitation_email(invitation_id: int, accept_url: str) -> None:
-    invitation = Invitation.objects.select_related("organisation", "invited_by").filter(pk=invitation_id).first()
-    if invitation is None or invitation.status != "pending":
+def send_invitation_email(invitation_id: int, organisation_id: int) -> None:
+    if not isinstance(organisation_id, int):
+        # A message queued by an older release, which passed the whole link; it is not trusted or sent.
         return
-    context = {"invitation": invitation, "accept_url": accept_url}
-    send_mail(
-        subject=f"You are invited to join {invitation.organisation.name} on Civic Desk",
-        message=render_to_string("accounts/email/invitation.txt", context),
-        from_email=settings.DEFAULT_FROM_EMAIL,
-        recipient_list=[invitation.email],
-    )
+    # Only ids travel through the broker: the link's secret token is decrypted from the row here.
+    services.invitation_email_send(invitation_id=invitation_id, organisation_id=organisation_id)

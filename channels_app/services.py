@@ -16,7 +16,7 @@ from accounts.models import Department, Membership
 from accounts.roles import Capability
 from audit.models import EventType
 from audit.services import record
-from channels_app.models import Channel, ChannelStatus, Platform
+from channels_app.models import Channel, ChannelStatus, MastodonApp, Platform
 from smm import crypto
 
 
@@ -110,7 +110,13 @@ def channel_disconnect(*, actor: Membership, channel: Channel) -> Channel:
 
 
 def credentials_reencrypt() -> int:
-    """Re-encrypts every channel's credentials under the newest key (after a new key is put first)."""
+    """Re-encrypts every stored secret under the newest key (after a new key is put first): channel
+    credentials, Mastodon app secrets and the links of open invitations."""
+    from accounts.models import Invitation
+
+    for model, field in ((Invitation, "token_encrypted"), (MastodonApp, "client_secret_encrypted")):
+        for pk, token in model.objects.exclude(**{field: ""}).values_list("pk", field):
+            model.objects.filter(pk=pk, **{field: token}).update(**{field: crypto.rotate(token)})
     done = 0
     ids = list(Channel.objects.exclude(credentials_encrypted="").values_list("pk", flat=True))
     for channel_id in ids:

@@ -33,29 +33,39 @@ def check_postgres(url: str) -> str | None:
     return None
 
 
-def check_redis(url: str) -> str | None:
+def _without_password(url: str) -> str:
+    parsed = urlparse(url)
+    if parsed.password:
+        netloc = parsed.netloc.replace(f":{parsed.password}@", ":***@")
+        return parsed._replace(netloc=netloc).geturl()
+    return url
+
+
+def check_redis(url: str, variable: str = "REDIS_URL") -> str | None:
     import redis
 
     try:
         redis.Redis.from_url(url, socket_connect_timeout=3, socket_timeout=3).ping()
-    except redis.RedisError as exc:
+    except (redis.RedisError, ValueError) as exc:
         return (
-            f"Redis is not reachable at {url} ({exc}).\n"
+            f"Redis is not reachable at {_without_password(url)} ({variable}; {exc}).\n"
             "  Start it, e.g.: redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save '' --appendonly no\n"
-            "  or: docker compose up -d redis   (or set REDIS_URL to a Redis you have)"
+            f"  or: docker compose up -d redis   (or set {variable} to a Redis you have)"
         )
     return None
 
 
 def main() -> int:
-    problems = [
-        p
-        for p in (
-            check_postgres(os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/civicdesk")),
-            check_redis(os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")),
-        )
-        if p
+    redis_url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+    checks = [
+        check_postgres(os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/civicdesk")),
+        check_redis(redis_url),
     ]
+    # make test uses CELERY_BROKER_URL when set (else REDIS_URL); a separate Redis broker must answer too.
+    broker_url = os.environ.get("CELERY_BROKER_URL", "")
+    if broker_url and broker_url != redis_url and broker_url.startswith(("redis://", "rediss://")):
+        checks.append(check_redis(broker_url, "CELERY_BROKER_URL"))
+    problems = [p for p in checks if p]
     for problem in problems:
         print(f"make test: {problem}", file=sys.stderr)
     return 1 if problems else 0

@@ -5,7 +5,6 @@ from __future__ import annotations
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
-from django_otp.plugins.otp_totp.models import TOTPDevice
 from rest_framework import exceptions, permissions, viewsets
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -27,11 +26,25 @@ class IsMember(permissions.BasePermission):
         membership = membership_of(request)
         if not request.user.is_authenticated or membership is None:
             return False
-        if membership.requires_two_factor() and not TOTPDevice.objects.filter(user=request.user, confirmed=True).exists():
-            # A token issued before the organisation required two-factor stops working until the person enrols.
-            self.message = "Your organisation requires two-factor authentication. Enrol in the browser first."
+        if membership.requires_two_factor() and not _verified_with_code(request):
+            # A token issued without a one-time code (before the organisation required two-factor, or before
+            # the person enrolled) stops working; a new one must be issued with a code.
+            self.message = (
+                "Your organisation requires two-factor authentication. Enrol in the browser if you have not, "
+                "then get a new token with your one-time code (otp)."
+            )
             return False
         return True
+
+
+def _verified_with_code(request) -> bool:
+    auth = getattr(request, "auth", None)
+    if auth is not None and hasattr(auth, "otp_verified"):
+        # An API token: only one issued with a valid one-time code counts.
+        return bool(auth.otp_verified)
+    # A browser session: django-otp marks it verified once the code step passed.
+    is_verified = getattr(request.user, "is_verified", None)
+    return bool(is_verified and is_verified())
 
 
 class OrgScopedViewSet(viewsets.GenericViewSet):
@@ -52,6 +65,12 @@ class OrgScopedViewSet(viewsets.GenericViewSet):
 
     def get_queryset(self):
         return self.model.objects.visible_to(self.membership)
+
+    def options(self, request, *args, **kwargs):
+        # OPTIONS on an object route names the object too: another organisation's id is a 404, as for GET.
+        if (self.lookup_url_kwarg or self.lookup_field) in self.kwargs:
+            self.get_object()
+        return super().options(request, *args, **kwargs)
 
     def check_permissions(self, request):
         super().check_permissions(request)

@@ -153,6 +153,8 @@ AXES_COOLOFF_TIME = timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 15, minimu
 AXES_LOCKOUT_PARAMETERS = ["username"]
 # Every sign-in path passes the e-mail as `username`; this lower-cases it so case cannot dodge the count.
 AXES_USERNAME_CALLABLE = "accounts.views.auth.lockout_username"
+# django-axes logs the same client address as the audit trail (right-most X-Forwarded-For behind the proxy).
+AXES_CLIENT_IP_CALLABLE = "smm.middleware.client_ip"
 # W006 asks for the address too; a council's staff share one NAT address, and locking by address
 # would let one mistyped password lock out the whole office. Per account is the intended policy.
 SILENCED_SYSTEM_CHECKS = ["axes.W006"]

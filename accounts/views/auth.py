@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 
 import segno
@@ -10,12 +11,14 @@ from django.contrib import messages
 from django.contrib.auth import authenticate, login, logout
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.signals import user_login_failed
+from django.contrib.auth.views import INTERNAL_RESET_SESSION_TOKEN
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse, reverse_lazy
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
 from django_otp import login as otp_login
@@ -64,6 +67,7 @@ def lockout_username(request, credentials=None) -> str | None:
     return str(value).strip().lower() or None
 
 
+@never_cache
 @sensitive_post_parameters("password")
 @require_http_methods(["GET", "POST"])
 def sign_in(request: HttpRequest) -> HttpResponse:
@@ -92,6 +96,7 @@ def sign_in(request: HttpRequest) -> HttpResponse:
     return render(request, "accounts/sign_in.html", {"form": form, "next": _next_url(request)})
 
 
+@never_cache
 @sensitive_post_parameters("code")
 @require_http_methods(["GET", "POST"])
 def sign_in_code(request: HttpRequest) -> HttpResponse:
@@ -133,6 +138,7 @@ def sign_out(request: HttpRequest) -> HttpResponse:
     return redirect("accounts:login")
 
 
+@never_cache
 @member_required()
 @require_http_methods(["GET", "POST"])
 def two_factor(request: HttpRequest) -> HttpResponse:
@@ -169,6 +175,7 @@ def two_factor(request: HttpRequest) -> HttpResponse:
     )
 
 
+@never_cache
 @member_required()
 @require_POST
 def backup_codes_regenerate(request: HttpRequest) -> HttpResponse:
@@ -187,11 +194,14 @@ def backup_codes_regenerate(request: HttpRequest) -> HttpResponse:
 @require_POST
 def switch_organisation(request: HttpRequest) -> HttpResponse:
     organisation_id = request.POST.get("organisation", "")
+    # ASCII digits only: str.isdigit() accepts "²", which int() then refuses.
     membership = (
         Membership.objects.active()
-        .filter(user=request.user, organisation_id=organisation_id if organisation_id.isdigit() else None)
+        .filter(user=request.user, organisation_id=int(organisation_id))
         .select_related("organisation")
         .first()
+        if re.fullmatch(r"[0-9]{1,18}", organisation_id)
+        else None
     )
     if membership is None:
         messages.error(request, "Choose one of your organisations.")
@@ -201,6 +211,7 @@ def switch_organisation(request: HttpRequest) -> HttpResponse:
     return redirect("home")
 
 
+@never_cache
 @sensitive_post_parameters("password1", "password2")
 @require_http_methods(["GET", "POST"])
 def invitation_accept(request: HttpRequest, token: str) -> HttpResponse:
@@ -258,6 +269,12 @@ class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
     post_reset_login = False
 
     def form_valid(self, form):
-        response = super().form_valid(form)
-        services.password_changed_recorded(user=form.user, via="reset link")
-        return response
+        # Not super().form_valid(): SetPasswordForm.save() would write the password outside the
+        # service's transaction. The password, ended sessions and tokens, and the audit event are one write.
+        try:
+            services.password_set(user=form.user, password=form.cleaned_data["new_password1"], via="reset link")
+        except ValidationError as exc:
+            form.add_error("new_password1", exc.messages)
+            return self.form_invalid(form)
+        del self.request.session[INTERNAL_RESET_SESSION_TOKEN]
+        return HttpResponseRedirect(self.get_success_url())

@@ -126,7 +126,7 @@ def member_edit(request: HttpRequest, pk: int) -> HttpResponse:
     member = get_visible_or_404(Membership.objects.select_related("user"), request.membership, Capability.MANAGE_MEMBERS, pk=pk)
     form = forms.MemberForm(
         request.POST or None,
-        organisation_id=request.membership.organisation_id,
+        membership=member,
         initial={"role": member.role, "departments": list(member.departments.all())},
     )
     if request.method == "POST" and form.is_valid():
@@ -162,7 +162,9 @@ def member_set_active(request: HttpRequest, pk: int) -> HttpResponse:
     else:
         messages.success(
             request,
-            f"{member.user} reactivated." if active else f"{member.user} deactivated; their sessions and API tokens have ended.",
+            f"{member.user} reactivated."
+            if active
+            else f"{member.user} deactivated; they can no longer act in this organisation and their API tokens for it have ended.",
         )
     return redirect("accounts:member_list")
 
@@ -171,8 +173,14 @@ def member_set_active(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def member_two_factor_reset(request: HttpRequest, pk: int) -> HttpResponse:
     member = get_visible_or_404(Membership.objects.select_related("user"), request.membership, Capability.MANAGE_MEMBERS, pk=pk)
-    services.two_factor_reset(actor=request.membership, membership=member)
-    messages.success(request, f"Two-factor authentication reset for {member.user}. They will set it up again at their next sign-in.")
+    try:
+        services.two_factor_reset(actor=request.membership, membership=member)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(
+            request, f"Two-factor authentication reset for {member.user}. They will set it up again at their next sign-in."
+        )
     return redirect("accounts:member_edit", pk=member.pk)
 
 

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import re
+import threading
 import time
 from datetime import timedelta
 
 import pytest
+from celery.signals import before_task_publish
 from django.core import mail
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, connection, transaction
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -16,6 +20,7 @@ from accounts import services
 from accounts.models import Invitation, Membership, User, token_digest
 from accounts.tasks import send_invitation_email
 from audit.models import AuditEvent, EventType
+from smm import crypto
 from tests.conftest import PASSWORD
 
 LOGIN = reverse("accounts:login")
@@ -132,18 +137,179 @@ def test_invitation_is_emailed_by_the_worker_and_accepted_through_the_link(celer
 def test_invitation_email_is_not_sent_for_a_revoked_invitation(personas):
     invitation, raw_token = invite(personas)
     services.invitation_revoke(actor=personas.a.members["admin"], invitation=invitation)
-    send_invitation_email(invitation.pk, services.invitation_accept_url(raw_token))
+    send_invitation_email(invitation.pk, invitation.organisation_id)
     assert mail.outbox == []
 
 
 def test_invitation_email_names_the_organisation_role_and_link(personas):
     invitation, raw_token = invite(personas, role="agent", departments=("Customer Services",))
-    send_invitation_email(invitation.pk, services.invitation_accept_url(raw_token))
+    send_invitation_email(invitation.pk, invitation.organisation_id)
     assert len(mail.outbox) == 1
     body = mail.outbox[0].body
     assert "Alpha Council" in body
     assert "Agent" in body
     assert f"http://testserver/invite/{raw_token}/" in body
+
+
+# ------------------------------------------------------------------------------ the link's secrecy
+def test_the_e_mail_task_receives_only_ids_never_the_link(personas, django_capture_on_commit_callbacks):
+    # Task arguments sit in the broker (Redis) and in worker logs; the secret link must not.
+    published = []
+
+    def remember(sender=None, body=None, headers=None, **kwargs):
+        published.append((sender, body, headers))
+
+    before_task_publish.connect(remember, weak=False)
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            invitation, raw_token = invite(personas)
+    finally:
+        before_task_publish.disconnect(remember)
+
+    [(name, body, headers)] = published
+    assert name == "accounts.tasks.send_invitation_email"
+    args = body[0]
+    assert list(args) == [invitation.pk, personas.a.organisation.pk]
+    assert raw_token not in repr(body) and raw_token not in repr(headers)
+
+
+def test_the_raw_token_is_kept_only_encrypted_until_the_invitation_is_used(client, personas):
+    invitation, raw_token = invite(personas)
+    invitation.refresh_from_db()
+    assert invitation.token_encrypted
+    assert raw_token not in invitation.token_encrypted
+    assert crypto.decrypt(invitation.token_encrypted) == {"token": raw_token}
+
+    assert accept_as_new_person(client, raw_token).status_code == 302
+
+    invitation.refresh_from_db()
+    assert invitation.token_encrypted == ""
+
+
+def test_revoking_wipes_the_encrypted_token(personas):
+    invitation, _ = invite(personas)
+    services.invitation_revoke(actor=personas.a.members["admin"], invitation=invitation)
+    invitation.refresh_from_db()
+    assert invitation.token_encrypted == ""
+
+
+def test_the_task_does_not_send_another_organisations_invitation(personas):
+    invitation, _ = invite(personas)
+    send_invitation_email(invitation.pk, personas.b.organisation.pk)
+    assert mail.outbox == []
+
+
+# ------------------------------------------------------------------------- one open invitation per address
+def test_a_new_invitation_revokes_every_earlier_open_one_expired_or_not_and_records_each(personas):
+    expired, expired_token = invite(personas, role="viewer")
+    Invitation.objects.filter(pk=expired.pk).update(expires_at=timezone.now() - timedelta(days=1))
+    # Different case, same address.
+    pending, pending_token = invite(personas, email=NEW_EMAIL.upper(), role="agent")
+
+    newest, newest_token = invite(personas, role="editor")
+
+    statuses = {i.pk: (i.revoked_at is not None, i.token_encrypted) for i in Invitation.objects.all()}
+    assert statuses == {expired.pk: (True, ""), pending.pk: (True, ""), newest.pk: (False, statuses[newest.pk][1])}
+    revoked = AuditEvent.objects.filter(event_type=EventType.INVITATION_REVOKED).order_by("id")
+    assert [e.target_id for e in revoked] == [str(expired.pk), str(pending.pk)]
+    assert all(e.actor == personas.a.members["admin"].user for e in revoked)
+    assert all(e.changes == {"reason": "replaced by a new invitation"} for e in revoked)
+    assert Client().get(reverse("accounts:invitation_accept", args=[pending_token])).status_code == 410
+
+
+def test_the_database_refuses_a_second_open_invitation_for_an_address(personas):
+    invitation, _ = invite(personas)
+    duplicate = Invitation(
+        organisation=invitation.organisation,
+        email=NEW_EMAIL.upper(),
+        role="viewer",
+        token_digest="0" * 64,
+        expires_at=timezone.now() + timedelta(days=1),
+    )
+    with pytest.raises(IntegrityError), transaction.atomic():
+        duplicate.save()
+
+
+def test_the_same_address_may_be_invited_by_two_organisations(personas):
+    invite(personas)
+    services.invitation_create(actor=personas.outsider, email=NEW_EMAIL, role="viewer", departments=[])
+    assert Invitation.objects.filter(email=NEW_EMAIL, revoked_at__isnull=True).count() == 2
+
+
+def _wait_until_another_connection_waits_for_a_lock(cursor, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE pg_backend_pid() = ANY(pg_blocking_pids(pid))")
+        if cursor.fetchone()[0]:
+            return
+        time.sleep(0.02)
+    raise AssertionError("the other request never waited for the row held here")
+
+
+def _hold_until_the_other_request_waits(write) -> threading.Thread:
+    """Runs `write` in another connection's transaction, and commits it only once this test's request
+    waits for it: the two requests really race for the same unique key."""
+    ready = threading.Event()
+    errors = []
+
+    def run():
+        try:
+            with transaction.atomic():
+                write()
+                ready.set()
+                with connection.cursor() as cursor:
+                    _wait_until_another_connection_waits_for_a_lock(cursor)
+        except Exception as exc:  # reported by the test below
+            errors.append(exc)
+            ready.set()
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=run)
+    thread.errors = errors
+    thread.start()
+    assert ready.wait(10)
+    return thread
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_admins_inviting_the_same_address_at_once_get_a_message_not_a_500(personas):
+    admin = personas.a.members["admin"]
+
+    def other_admins_invitation():
+        Invitation.objects.create(
+            organisation=admin.organisation,
+            email=NEW_EMAIL,
+            role="viewer",
+            token_digest="1" * 64,
+            invited_by=admin.user,
+            expires_at=timezone.now() + timedelta(days=7),
+        )
+
+    holder = _hold_until_the_other_request_waits(other_admins_invitation)
+    with pytest.raises(ValidationError) as refused:
+        services.invitation_create(actor=admin, email=NEW_EMAIL, role="editor", departments=[])
+    holder.join(10)
+
+    assert holder.errors == []
+    assert "sent at the same moment" in str(refused.value.message_dict["email"])
+    assert Invitation.objects.filter(email=NEW_EMAIL).count() == 1
+    assert not AuditEvent.objects.filter(event_type=EventType.INVITATION_SENT).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_accepting_while_the_account_is_created_elsewhere_is_a_message_not_a_500(personas):
+    invitation, raw_token = invite(personas)
+
+    holder = _hold_until_the_other_request_waits(lambda: User.objects.create_user(NEW_EMAIL, PASSWORD))
+    with pytest.raises(ValidationError, match="created at the same moment"):
+        services.invitation_accept(raw_token=raw_token, full_name="New Person", password=GOOD_PASSWORD)
+    holder.join(10)
+
+    assert holder.errors == []
+    invitation.refresh_from_db()
+    assert invitation.status == "pending"
+    assert not AuditEvent.objects.filter(event_type=EventType.INVITATION_ACCEPTED).exists()
 
 
 # -------------------------------------------------------------------------------- the invite form

@@ -183,6 +183,22 @@ def test_an_archived_department_posted_anyway_is_a_form_error(personas, admin_cl
     assert _state(viewer)[2] == ["Communications"]
 
 
+def test_changing_only_the_role_on_the_page_keeps_an_archived_department(personas, admin_client):
+    # The form offers live departments only; the member's archived one must not be dropped silently.
+    admin, editor = personas.a.members["admin"], personas.a.members["editor"]
+    customer_services = personas.a.departments["Customer Services"]
+    editor.departments.add(customer_services)
+    services.department_set_archived(actor=admin, department=personas.a.departments["Communications"], archived=True)
+    page = admin_client.get(edit_url(editor)).content.decode()
+    assert "Archived departments kept: Communications" in page
+
+    response = admin_client.post(edit_url(editor), {"role": "approver", "departments": [customer_services.pk]})
+
+    assert response.status_code == 302
+    assert _state(editor) == ("approver", True, ["Communications", "Customer Services"])
+    assert list(_member_events().values_list("event_type", flat=True)) == [EventType.MEMBER_ROLE_CHANGED]
+
+
 def test_unknown_role_is_a_form_error(personas, admin_client):
     viewer = personas.a.members["viewer"]
 
@@ -214,7 +230,7 @@ def test_deactivating_ends_the_members_sessions_and_tokens_with_a_message(person
     response = admin_client.post(active_url(editor), {"active": "0"}, follow=True)
 
     assert response.redirect_chain == [(LIST_URL, 302)]
-    assert "Editor deactivated; their sessions and API tokens have ended." in response.content.decode()
+    assert "Editor deactivated; they can no longer act in this organisation" in response.content.decode()
     editor.refresh_from_db()
     assert editor.is_active is False
     assert editor.deactivated_at is not None

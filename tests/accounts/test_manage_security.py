@@ -6,9 +6,11 @@ import re
 
 import pytest
 from django.contrib.messages import get_messages
+from django.core.exceptions import ValidationError
+from django.db.migrations.loader import MigrationLoader
 from django.urls import reverse
 
-from accounts.models import Organisation
+from accounts.models import Organisation, validate_timezone
 from audit.models import AuditEvent, EventType
 from tests.conftest import ROLES
 
@@ -147,3 +149,33 @@ def test_non_admin_gets_403_and_changes_nothing(personas, login, role):
     assert (got.status_code, posted.status_code) == (403, 403)
     assert _settings_of(personas.a.organisation) == CURRENT
     assert not _settings_events().exists()
+
+
+# ------------------------------------------------------------------------------------------ time zones
+def test_time_zone_is_validated_not_a_migrated_list_of_choices():
+    # Choices would be frozen into migrations and differ with each machine's tzdata.
+    field = Organisation._meta.get_field("timezone")
+    assert not field.choices
+    assert validate_timezone in field.validators
+
+
+@pytest.mark.django_db
+def test_an_unknown_time_zone_is_refused_by_the_model():
+    organisation = Organisation(name="Gamma", slug="gamma", timezone="Mars/Olympus_Mons")
+    with pytest.raises(ValidationError) as refused:
+        organisation.full_clean()
+    assert "timezone" in refused.value.message_dict
+    Organisation(name="Gamma", slug="gamma", timezone="Pacific/Auckland").full_clean()
+
+
+def test_the_settings_page_offers_time_zones_in_a_list(personas, admin_client):
+    page = admin_client.get(URL).content.decode()
+    assert re.search(r'<select[^>]*name="timezone"', page)
+    assert re.search(r'<option value="Europe/London"[^>]*selected', page)
+    assert '<option value="Pacific/Auckland"' in page
+
+
+def test_the_migrated_state_of_the_time_zone_has_no_choices():
+    # What makemigrations compares with: the state after every migration.
+    state = MigrationLoader(None, ignore_no_migrations=True).project_state()
+    assert not state.models["accounts", "organisation"].fields["timezone"].choices

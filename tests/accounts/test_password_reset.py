@@ -6,6 +6,8 @@ import re
 
 import pytest
 from django.core import mail
+from django.core.exceptions import ValidationError
+from django.db import DatabaseError, connection
 from django.test import Client
 from django.urls import reverse
 from django_otp.oath import TOTP
@@ -13,7 +15,7 @@ from django_otp.oath import TOTP
 from accounts import services
 from accounts.models import ApiToken, User
 from audit.models import AuditEvent, EventType
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, add_member
 
 LOGIN = reverse("accounts:login")
 HOME = reverse("home")
@@ -94,7 +96,63 @@ def test_following_the_link_sets_the_new_password_without_signing_in(client, edi
     assert home.status_code == 302 and home["Location"].startswith(LOGIN)
     assert not AuditEvent.objects.filter(event_type=EventType.SIGN_IN).exists()
     event = AuditEvent.objects.get(event_type=EventType.PASSWORD_CHANGED)
-    assert (event.organisation, event.actor, event.changes) == (editor.organisation, user, {"via": "reset link"})
+    assert (event.organisation, event.actor, event.changes) == (
+        editor.organisation,
+        user,
+        {"via": "reset link", "sessions_ended": 0},
+    )
+
+
+REFUSE_PASSWORD_EVENTS = """
+CREATE FUNCTION test_refuse_password_event() RETURNS trigger AS $$
+BEGIN
+    IF NEW.event_type = 'auth.password_changed' THEN
+        RAISE EXCEPTION 'the audit store refused the event';
+    END IF;
+    RETURN NEW;
+END $$ LANGUAGE plpgsql;
+CREATE TRIGGER refuse_password_event BEFORE INSERT ON audit_auditevent
+    FOR EACH ROW EXECUTE FUNCTION test_refuse_password_event();
+"""
+
+
+def test_new_password_is_not_kept_when_its_audit_event_cannot_be_written(client, editor):
+    # One transaction: no new password without its audit event (and its ended sessions and tokens).
+    api_token = services.api_token_create(membership=editor)
+    request_reset(client, editor.user.email)
+    link = link_from_outbox()
+    with connection.cursor() as cursor:
+        cursor.execute(REFUSE_PASSWORD_EVENTS)
+
+    with pytest.raises(DatabaseError, match="audit store refused"):
+        set_new_password(client, link)
+
+    user = User.objects.get(pk=editor.user.pk)
+    assert user.check_password(PASSWORD)
+    assert not user.check_password(NEW_PASSWORD)
+    assert ApiToken.objects.filter(user=user).count() == 1
+    assert api_token
+
+
+def test_password_set_saves_ends_sessions_and_tokens_and_records_in_one_go(personas, editor):
+    other = add_member(personas.b, "viewer", editor.user.email, ["Digital Desk"])
+    services.api_token_create(membership=editor)
+    services.api_token_create(membership=other)
+
+    services.password_set(user=editor.user, password=NEW_PASSWORD, via="reset link")
+
+    user = User.objects.get(pk=editor.user.pk)
+    assert user.check_password(NEW_PASSWORD)
+    assert not ApiToken.objects.filter(user=user).exists()
+    events = AuditEvent.objects.filter(event_type=EventType.PASSWORD_CHANGED)
+    assert {e.organisation for e in events} == {personas.a.organisation, personas.b.organisation}
+
+
+def test_password_set_refuses_a_weak_password_and_changes_nothing(editor):
+    with pytest.raises(ValidationError):
+        services.password_set(user=editor.user, password="qwerty123456", via="reset link")
+    assert User.objects.get(pk=editor.user.pk).check_password(PASSWORD)
+    assert not AuditEvent.objects.filter(event_type=EventType.PASSWORD_CHANGED).exists()
 
 
 def test_new_password_signs_in_and_old_one_does_not(client, editor):

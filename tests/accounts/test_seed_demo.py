@@ -148,3 +148,7 @@ def test_second_run_does_not_reset_a_changed_password(seeded):
     call_command("seed_demo", stdout=StringIO())
     user.refresh_from_db()
     assert user.check_password("changed by the person 12345")
+
+
+def test_output_names_the_demo_password_so_the_sign_ins_are_complete(seeded):
+    assert f"Password of every demo user: {DEMO_PASSWORD}" in seeded

@@ -15,7 +15,7 @@ from django.urls import reverse
 from rest_framework.test import APIClient
 
 from accounts import services
-from accounts.middleware import SESSION_LAST_SEEN
+from accounts.middleware import SESSION_LAST_SEEN, SESSION_SIGNED_IN_AT
 from accounts.models import ApiToken, UserSession
 from audit.models import AuditEvent, EventType
 from tests.conftest import PASSWORD, add_member
@@ -85,7 +85,19 @@ def test_idle_sign_out_is_recorded(client, personas, login):
 
     event = AuditEvent.objects.get(event_type=EventType.SESSION_EXPIRED)
     assert (event.organisation, event.actor) == (editor.organisation, editor.user)
-    assert event.changes == {"idle_timeout_minutes": 30}
+    assert event.changes == {"reason": "idle", "idle_timeout_minutes": 30}
+
+
+def test_idle_expiry_is_not_recorded_as_a_sign_out(client, personas):
+    # The person did nothing: the trail says the session expired, not that they signed out.
+    editor = personas.a.members["editor"]
+    sign_in(client, editor.user.email)
+    idle_for(client, 31 * 60)
+
+    client.get(HOME)
+
+    assert AuditEvent.objects.filter(event_type=EventType.SESSION_EXPIRED).count() == 1
+    assert not AuditEvent.objects.filter(event_type=EventType.SIGN_OUT).exists()
 
 
 def test_idle_sign_out_tells_the_person_why(client, personas, login):
@@ -122,6 +134,74 @@ def test_idle_session_gets_401_json_from_the_api(client, personas, login):
     assert response.status_code == 401
     assert response["Content-Type"].startswith("application/json")
     assert client.get(HOME)["Location"].startswith(LOGIN)
+
+
+# ---------------------------------------------------------------------------------- absolute lifetime
+def signed_in_ago(the_client: Client, seconds: int) -> None:
+    session = the_client.session
+    session[SESSION_SIGNED_IN_AT] = int(time.time()) - seconds
+    session[SESSION_LAST_SEEN] = int(time.time())
+    session.save()
+
+
+def test_sign_in_records_when_the_session_began(client, personas):
+    before = int(time.time())
+    sign_in(client, personas.a.members["editor"].user.email)
+    assert before <= client.session[SESSION_SIGNED_IN_AT] <= int(time.time())
+
+
+def test_activity_does_not_move_the_sign_in_time(client, personas):
+    sign_in(client, personas.a.members["editor"].user.email)
+    signed_in_ago(client, 3600)
+    started = client.session[SESSION_SIGNED_IN_AT]
+
+    assert client.get(HOME).status_code == 200
+
+    assert client.session[SESSION_SIGNED_IN_AT] == started
+
+
+def test_session_older_than_its_lifetime_ends_however_active_it_is(client, personas, settings):
+    editor = personas.a.members["editor"]
+    key = sign_in(client, editor.user.email)
+    # Seen a moment ago, but signed in longer ago than SESSION_COOKIE_AGE.
+    signed_in_ago(client, settings.SESSION_COOKIE_AGE + 60)
+
+    response = client.get(HOME, follow=True)
+
+    assert response.redirect_chain[0][0].startswith(LOGIN)
+    assert "maximum length" in response.content.decode()
+    assert not session_exists(key)
+    assert not UserSession.objects.filter(session_key=key).exists()
+    event = AuditEvent.objects.get(event_type=EventType.SESSION_EXPIRED)
+    assert (event.organisation, event.actor) == (editor.organisation, editor.user)
+    assert event.changes == {"reason": "lifetime", "session_lifetime_seconds": settings.SESSION_COOKIE_AGE}
+    assert not AuditEvent.objects.filter(event_type=EventType.SIGN_OUT).exists()
+    assert client.get(HOME)["Location"].startswith(LOGIN)
+
+
+def test_session_within_its_lifetime_goes_on(client, personas, settings):
+    sign_in(client, personas.a.members["editor"].user.email)
+    signed_in_ago(client, settings.SESSION_COOKIE_AGE - 60)
+    assert client.get(HOME).status_code == 200
+    assert not AuditEvent.objects.filter(event_type=EventType.SESSION_EXPIRED).exists()
+
+
+def test_the_lifetime_is_the_session_cookie_age_setting(client, personas, settings):
+    settings.SESSION_COOKIE_AGE = 600
+    sign_in(client, personas.a.members["editor"].user.email)
+    signed_in_ago(client, 601)
+    assert client.get(ME_API).status_code == 401
+
+
+def test_session_without_a_sign_in_time_ends(client, personas):
+    # Its age is unknown (it began before the rule), so it is not trusted to be young.
+    sign_in(client, personas.a.members["editor"].user.email)
+    session = client.session
+    del session[SESSION_SIGNED_IN_AT]
+    session.save()
+
+    assert client.get(HOME)["Location"].startswith(LOGIN)
+    assert AuditEvent.objects.get(event_type=EventType.SESSION_EXPIRED).changes["reason"] == "lifetime"
 
 
 # -------------------------------------------------------------------------------------- deactivation
@@ -180,19 +260,43 @@ def test_deactivating_through_the_members_page_ends_sessions_and_tokens(client, 
     assert client.get(HOME).status_code == 200
 
 
-def test_deactivated_in_one_organisation_the_member_signs_in_again_to_the_other(client, personas, api_for):
+def test_deactivated_in_one_organisation_the_session_moves_to_the_other(client, personas, api_for):
     viewer = personas.a.members["viewer"]
     bravo = add_member(personas.b, "editor", viewer.user.email, ["Digital Desk"])
-    sign_in(client, viewer.user.email)
-    bravo_api = api_for(bravo)
+    key = sign_in(client, viewer.user.email)
+    assert client.get(HOME).wsgi_request.membership == viewer
+    alpha_api, bravo_api = api_for(viewer), api_for(bravo)
 
     services.member_set_active(actor=personas.a.members["admin"], membership=viewer, active=False)
 
-    # Every session ends; tokens of the other organisation keep working.
-    assert client.get(HOME)["Location"].startswith(LOGIN)
+    # Alpha cannot end the person's work for Bravo: the session lives on, acting in Bravo, and says why.
+    assert session_exists(key)
+    response = client.get(HOME, follow=True)
+    assert response.redirect_chain == []
+    assert response.wsgi_request.membership == bravo
+    assert client.session["organisation_id"] == bravo.organisation_id
+    assert "You are now working in Bravo Police" in response.content.decode()
+    # Only Alpha's API tokens end.
+    assert alpha_api.get(ME_API).status_code == 401
     assert bravo_api.get(ME_API).status_code == 200
+    event = AuditEvent.objects.get(event_type=EventType.MEMBER_DEACTIVATED)
+    assert event.changes["sessions_ended"] == 0
+
+
+def test_deactivated_in_one_organisation_nothing_of_it_is_visible_any_more(client, personas, api_for):
+    viewer = personas.a.members["viewer"]
+    add_member(personas.b, "editor", viewer.user.email, ["Digital Desk"])
     sign_in(client, viewer.user.email)
-    assert client.get(HOME).wsgi_request.membership == bravo
+
+    services.member_set_active(actor=personas.a.members["admin"], membership=viewer, active=False)
+
+    # Switching back to Alpha is refused, and Alpha's objects are 404 through the session's API.
+    response = client.post(
+        reverse("accounts:switch_organisation"), {"organisation": str(personas.a.organisation.pk)}, follow=True
+    )
+    assert response.wsgi_request.membership.organisation == personas.b.organisation
+    department = personas.a.departments["Communications"]
+    assert client.get(f"/api/v1/departments/{department.pk}/").status_code == 404
 
 
 def test_deactivated_member_cannot_sign_in_or_get_a_token(client, personas):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from django.urls import reverse
 
 from tests.conftest import add_member
@@ -37,3 +38,15 @@ def test_switching_to_an_organisation_one_is_not_in_changes_nothing(personas, lo
 def test_single_organisation_member_sees_no_switcher(personas, login, client):
     login(personas.a.members["agent"])
     assert 'name="organisation"' not in client.get(reverse("home")).content.decode()
+
+
+@pytest.mark.parametrize("value", ["²", "١", "1²", "", " 1", "1.0", "9" * 19, "-1", "abc"])
+def test_a_malformed_organisation_is_refused_with_a_message_not_a_500(personas, login, client, value):
+    # "²".isdigit() is True but int("²") fails: only ASCII digits are an id.
+    login(personas.a.members["admin"])
+
+    response = client.post(reverse("accounts:switch_organisation"), {"organisation": value}, follow=True)
+
+    assert response.status_code == 200
+    assert "Choose one of your organisations." in response.content.decode()
+    assert client.get(reverse("api:me")).json()["organisation"]["slug"] == "alpha"

@@ -79,6 +79,19 @@ def test_detail_of_another_organisations_department_is_404(personas, api_for, ro
     assert response.json() == {"detail": "Not found."}
 
 
+def test_options_and_head_of_another_organisations_department_are_404(personas, api_for):
+    api = api_for(personas.outsider)
+    url = detail_url(personas.a.departments["Communications"])
+    assert api.options(url).status_code == 404
+    assert api.head(url).status_code == 404
+
+
+def test_options_of_an_own_department_describes_it(personas, api_for):
+    response = api_for(personas.a.members["viewer"]).options(detail_url(personas.a.departments["Communications"]))
+    assert response.status_code == 200
+    assert response.json()["name"]
+
+
 def test_outsider_gets_404_for_organisation_a_department(personas, api_for):
     response = api_for(personas.outsider).get(detail_url(personas.a.departments["Communications"]))
 

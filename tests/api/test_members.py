@@ -201,6 +201,35 @@ def test_changing_only_the_role_keeps_a_department_archived_since(personas, api_
     assert list(_member_events(editor).values_list("event_type", flat=True)) == [EventType.MEMBER_ROLE_CHANGED]
 
 
+def test_departments_are_compared_by_id_not_by_name(personas, api_for):
+    # An archived "Communications" and a new live one share the name; moving the member is a change.
+    admin, editor = personas.a.members["admin"], personas.a.members["editor"]
+    old = personas.a.departments["Communications"]
+    services.department_set_archived(actor=admin, department=old, archived=True)
+    new = services.department_create(actor=admin, name="Communications")
+
+    response = api_for(admin).patch(detail_url(editor), {"departments": [new.pk]}, format="json")
+
+    assert response.status_code == 200
+    assert set(editor.departments.values_list("pk", flat=True)) == {new.pk}
+    event = _member_events(editor).get()
+    assert event.event_type == EventType.MEMBER_DEPARTMENTS_CHANGED
+    assert event.changes == {"departments": {"from": ["Communications"], "to": ["Communications"]}}
+
+
+def test_a_members_departments_sent_back_as_read_are_accepted_archived_ones_included(personas, api_for):
+    admin, editor = personas.a.members["admin"], personas.a.members["editor"]
+    services.department_set_archived(actor=admin, department=personas.a.departments["Communications"], archived=True)
+    api = api_for(admin)
+    read = api.get(detail_url(editor)).json()
+
+    response = api.patch(detail_url(editor), {"role": "approver", "departments": read["departments"]}, format="json")
+
+    assert response.status_code == 200
+    assert _state(editor) == ("approver", True, ["Communications"])
+    assert list(_member_events(editor).values_list("event_type", flat=True)) == [EventType.MEMBER_ROLE_CHANGED]
+
+
 def test_patch_with_the_current_values_records_nothing(personas, api_for):
     editor = personas.a.members["editor"]
 

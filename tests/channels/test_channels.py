@@ -154,6 +154,9 @@ def test_rotate_command_reencrypts_under_the_new_key_and_old_key_can_then_go(per
     settings.CREDENTIAL_KEYS = [old_key]
     channel = connect(personas)
     before = Channel.objects.get(pk=channel.pk).credentials_encrypted
+    invitation, _ = accounts_services.invitation_create(
+        actor=personas.a.members["admin"], email="new@alpha.example", role="viewer", departments=[]
+    )
 
     settings.CREDENTIAL_KEYS = [new_key, old_key]
     out = io.StringIO()
@@ -165,6 +168,9 @@ def test_rotate_command_reencrypts_under_the_new_key_and_old_key_can_then_go(per
     assert after.credentials_encrypted != before
     assert after.credentials["access_token"] == SECRET
     assert AuditEvent.objects.filter(event_type=EventType.CHANNEL_CREDENTIALS_REENCRYPTED).count() == 1
+    # Open invitation links were re-encrypted too: the new key alone opens them.
+    invitation.refresh_from_db()
+    assert crypto.decrypt(invitation.token_encrypted)
 
 
 def test_rotate_command_fails_clearly_when_the_old_key_was_dropped_too_early(personas, settings):

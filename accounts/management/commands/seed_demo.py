@@ -84,8 +84,10 @@ class Command(BaseCommand):
                             with transaction.atomic():
                                 device = TOTPDevice.objects.create(user=user, name="Demo authenticator", confirmed=True)
                         secrets_out.append(f"  {email:<28} {services.totp_secret(device)}")
-        self.stdout.write("Demo sign-ins (password: the DEMO_PASSWORD setting, default in README):")
+        self.stdout.write("Demo sign-ins:")
         self.stdout.write("\n".join(lines))
+        # The value itself, so the sign-ins printed by `make run` are complete (DEMO_PASSWORD changes it).
+        self.stdout.write(f"Password of every demo user: {password}")
         if secrets_out:
             self.stdout.write("Two-factor secrets (add to an authenticator app, or: oathtool --totp -b SECRET):")
             self.stdout.write("\n".join(secrets_out))
