@@ -89,8 +89,24 @@ def channel_connect(
     return channel
 
 
+def _revoke_at_platform(channel: Channel) -> str:
+    """Best effort: the platform may already have revoked it, or be down; disconnecting goes on."""
+    from channels_app.connectors import get_connector
+    from channels_app.connectors.base import ConnectorError
+
+    if not channel.credentials_encrypted:
+        return "nothing to revoke"
+    try:
+        return "revoked" if get_connector(channel).revoke() else "not offered by the platform"
+    except ConnectorError as exc:
+        return f"not revoked: {exc.message}"
+    except crypto.CredentialsUnreadable:
+        return "not revoked: credentials unreadable"
+
+
 def channel_disconnect(*, actor: Membership, channel: Channel) -> Channel:
     _require_manage(actor, channel.department)
+    revocation = _revoke_at_platform(channel) if channel.disconnected_at is None else ""
     with transaction.atomic():
         # Compare-and-set: a channel is disconnected once; its credentials go with it.
         rows = Channel.objects.filter(pk=channel.pk, disconnected_at__isnull=True).update(
@@ -104,7 +120,7 @@ def channel_disconnect(*, actor: Membership, channel: Channel) -> Channel:
                 event_type=EventType.CHANNEL_DISCONNECTED,
                 actor=actor.user,
                 target=channel,
-                changes={"platform": channel.platform, "handle": channel.handle},
+                changes={"platform": channel.platform, "handle": channel.handle, "token_at_platform": revocation},
             )
     return channel
 

@@ -162,6 +162,10 @@ class Connector(ABC):
     @abstractmethod
     def account_stats(self) -> AccountStats: ...
 
+    def revoke(self) -> bool:
+        """Revokes the credentials at the platform where it allows it; False where it does not."""
+        return False
+
     def validate_text(self, text: str, *, has_image: bool = False) -> TextCheck:
         return validate_text(self.platform, text, has_image=has_image)
 

@@ -161,7 +161,7 @@ class BlueskyConnector(Connector):
         sent = self._call("POST", "chat.bsky.convo.sendMessage", json={"convoId": convo_id, "message": message}, chat=True)
         return Published(platform_id=sent.get("id", ""), url=f"https://bsky.app/messages/{convo_id}")
 
-    def revoke(self) -> None:
+    def revoke(self) -> bool:
         """Ends the session at the PDS (on disconnect). The app password itself can only be revoked by its owner."""
         refresh = self.credentials.get("refreshJwt")
         if refresh:
@@ -169,6 +169,7 @@ class BlueskyConnector(Connector):
                 self._send("POST", "com.atproto.server.deleteSession", token=refresh, track_quota=False)
             except AuthExpired:
                 pass  # already over
+        return bool(refresh)
 
     # ------------------------------------------------------------------------------- inbound
     def _notifications_since(self, mark: str) -> tuple[list[InboundItem], str]:

@@ -51,16 +51,47 @@ def parse_time(value: str | None) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def parse_watermark(value: str | None) -> tuple[datetime, str] | None:
-    if not value or "|" not in value:
-        return None
-    when, item_id = value.split("|", 1)
-    created = parse_time(when)
-    return (created, item_id) if created else None
+class Watermark:
+    """A stream's cursor: the time of the newest item taken and the ids taken in that second, "<time>|<id>,<id>".
 
+    Graph times have one-second resolution and ids are not ordered (m_... message ids are random), so an item in the
+    watermark's own second is new exactly when its id is not listed. `since` is the mark read in; `take` moves the
+    mark that `str()` writes out.
+    """
 
-def format_watermark(mark: tuple[datetime, str] | None) -> str:
-    return f"{mark[0].strftime('%Y-%m-%dT%H:%M:%S+0000')}|{mark[1]}" if mark else ""
+    def __init__(self, value: str = ""):
+        self.since: datetime | None = None
+        self.since_ids: frozenset[str] = frozenset()
+        if value and "|" in value:
+            when, ids = value.split("|", 1)
+            self.since = parse_time(when)
+            if self.since is not None:
+                self.since_ids = frozenset(i for i in ids.split(",") if i)
+        self.newest, self.newest_ids = self.since, set(self.since_ids)
+
+    @property
+    def started(self) -> bool:
+        return self.since is not None
+
+    def is_new(self, created: datetime, item_id: str) -> bool:
+        if self.since is None:
+            return True
+        return created > self.since or (created == self.since and item_id not in self.since_ids)
+
+    def is_before(self, moment: datetime | None) -> bool:
+        """Strictly older than the mark: everything from then was taken already."""
+        return self.since is not None and moment is not None and moment < self.since
+
+    def take(self, created: datetime, item_id: str) -> None:
+        if self.newest is None or created > self.newest:
+            self.newest, self.newest_ids = created, {item_id}
+        elif created == self.newest:
+            self.newest_ids.add(item_id)
+
+    def __str__(self) -> str:
+        if self.newest is None:
+            return ""
+        return f"{self.newest.strftime('%Y-%m-%dT%H:%M:%S+0000')}|{','.join(sorted(self.newest_ids))}"
 
 
 def _comment_ids_from_permalink(permalink: str) -> tuple[str, str, str]:

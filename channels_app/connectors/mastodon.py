@@ -270,6 +270,10 @@ class MastodonConnector(Connector):
         return self.account_id
 
     # ------------------------------------------------------------------------------------ identity
+    def revoke(self) -> bool:
+        revoke(instance_url=self.base_url, credentials=self.credentials, timeout=self.timeout)
+        return True
+
     def whoami(self) -> Account:
         account = self._call("api", self.api.account_verify_credentials)
         self.account_id = str(account["id"])

@@ -92,6 +92,10 @@ class XConnector(Connector):
         self._me: Account | None = None
 
     # ---------------------------------------------------------------------------------- reads
+    def revoke(self) -> bool:
+        revoke(self.credentials)
+        return True
+
     def whoami(self) -> Account:
         body = self._client.get_me(user_fields=["profile_image_url"])
         if not body.get("data"):

@@ -1,4 +1,4 @@
-"""Creates the demo organisations and one user per role in each. Safe to run again: it adds only what is missing."""
+"""Creates the demo organisations, one user per role in each, and their channels on the simulator. Safe to run again: it adds only what is missing."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from accounts import services
 from accounts.models import Department, Membership, Organisation, TwoFactorPolicy, User
 from accounts.roles import Role
 from audit.context import ActionContext, acting
+from channels_app.demo import connect_demo_channels
 
 DEMO = [
     {
@@ -91,3 +92,8 @@ class Command(BaseCommand):
         if secrets_out:
             self.stdout.write("Two-factor secrets (add to an authenticator app, or: oathtool --totp -b SECRET):")
             self.stdout.write("\n".join(secrets_out))
+        with acting(ActionContext(system_actor="system: seed_demo")):
+            channels = connect_demo_channels()
+        if channels:
+            self.stdout.write("Demo channels (on the platform simulator):")
+            self.stdout.write("\n".join(channels))
