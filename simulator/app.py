@@ -166,10 +166,28 @@ class SimulatorApp:
 
     def _public_action(self, request: Request) -> str:
         form = request.form
+        action = form.get("action", "")
+        if action == "clear_faults":
+            with self.store.lock:
+                self.store.faults.clear()
+            return "No more injected faults."
         platform = self.platforms.get(form.get("platform", ""))
         if platform is None:
             return "Choose a platform."
-        action = form.get("action", "")
+        if action == "fault":
+            kind = form.get("kind", "")
+            if kind not in FAULT_KINDS:
+                return "Choose what should go wrong."
+            try:
+                times = max(0, int(form.get("times") or 1))
+                reset_in = max(1, int(form.get("reset_in") or 60))
+            except ValueError:
+                return "Times and reset must be whole numbers."
+            with self.store.lock:
+                self.store.faults.append(
+                    Fault(platform=form["platform"], kind=kind, path=form.get("path", ""), times=times, reset_in=reset_in)
+                )
+            return f"The next {times or 'all'} matching request(s) to {form['platform']} will get: {kind}."
         with self.store.lock:
             try:
                 if action in ("mention", "comment", "dm"):
@@ -222,13 +240,24 @@ def _page(platforms: dict[str, PlatformSim], message: str) -> str:
 <label for="post-{name}">Post id (for comment, like, repost)</label> <input id="post-{name}" name="post"></p>
 <p><label for="text-{name}">Text</label><br><textarea id="text-{name}" name="text" rows="3" cols="60"></textarea></p>
 <p><button type="submit">Send</button></p></form>
-<h3>Recent posts and replies by the organisation</h3><ul>{"".join(activity) or "<li>Nothing yet.</li>"}</ul></section>"""
+<h3>Recent posts and replies by the organisation</h3><ul>{"".join(activity) or "<li>Nothing yet.</li>"}</ul>
+<h3>Make {e(name)} misbehave</h3>
+<form method="post"><input type="hidden" name="platform" value="{e(name)}"><input type="hidden" name="action" value="fault">
+<p><label for="kind-{name}">Answer with</label> <select id="kind-{name}" name="kind">
+<option value="rate_limit">429 rate limited</option><option value="server_error">5xx server error</option>
+<option value="slow">a slow answer</option><option value="expired_token">an expired token</option>
+<option value="duplicate">a duplicate-post error</option></select>
+<label for="path-{name}">for paths starting with</label> <input id="path-{name}" name="path" placeholder="/2/tweets">
+<label for="times-{name}">this many times (0 = until cleared)</label> <input id="times-{name}" name="times" value="1" inputmode="numeric" size="3">
+<label for="reset-{name}">rate-limit reset in seconds</label> <input id="reset-{name}" name="reset_in" value="60" inputmode="numeric" size="4"></p>
+<p><button type="submit">Inject</button></p></form></section>"""
         )
     status = f'<p role="status">{e(message)}</p>' if message else ""
+    clear = '<form method="post"><input type="hidden" name="platform" value=""><input type="hidden" name="action" value="clear_faults"><button type="submit">Clear all injected faults</button></form>'
     return f"""<!doctype html><html lang="en-GB"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1"><title>Platform simulator</title></head>
 <body><main><h1>Platform simulator</h1><p>Act as a member of the public on each simulated platform.</p>
-{status}{"".join(sections)}</main></body></html>"""
+{status}{clear}{"".join(sections)}</main></body></html>"""
 
 
 def create_app(store: Store | None = None) -> SimulatorApp:
