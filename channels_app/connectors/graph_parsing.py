@@ -327,5 +327,5 @@ def parse_page_accounts(body: Mapping[str, Any]) -> list[dict[str, str]]:
     for page in body.get("data") or []:
         instagram = page.get("instagram_business_account") or {}
         pages.append({"id": str(page["id"]), "name": page.get("name", ""), "page_access_token": page.get("access_token", ""),
-                      "instagram_account_id": instagram.get("id", ""), "instagram_username": instagram.get("username", "")})
+                      "instagram_id": instagram.get("id", ""), "instagram_username": instagram.get("username", "")})
     return pages

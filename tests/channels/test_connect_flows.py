@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from html.parser import HTMLParser
 from urllib.parse import parse_qs, urljoin, urlparse
 
@@ -38,10 +39,14 @@ class _Consent(HTMLParser):
         elif tag == "form":
             # The account a form approves may be named just before it (a heading) or inside it.
             self.forms.append({"action": attrs.get("action") or "", "method": (attrs.get("method") or "get").lower(),
-                               "fields": {}, "text": "".join(self._recent)})
+                               "fields": [], "buttons": [], "text": "".join(self._recent)})
             self._in_form = True
-        elif tag in ("input", "button") and self.forms and attrs.get("name"):
-            self.forms[-1]["fields"][attrs["name"]] = attrs.get("value") or ""
+        elif tag == "button" and self.forms and attrs.get("name"):
+            self.forms[-1]["buttons"].append((attrs["name"], attrs.get("value") or ""))
+        elif tag == "input" and self.forms and attrs.get("name"):
+            if attrs.get("type") in ("checkbox", "radio") and "checked" not in attrs:
+                return
+            self.forms[-1]["fields"].append((attrs["name"], attrs.get("value") or ""))
 
     def handle_data(self, data):
         self._text.append(data)
@@ -64,12 +69,14 @@ def approve_on_platform(authorize_url: str, account_hint: str) -> str:
     consent = _Consent()
     consent.feed(page.text)
     for form in consent.forms:
-        if account_hint in (form["text"] + " ".join(form["fields"].values())).lower():
+        buttons = [b for b in form["buttons"] if b[1] not in ("deny", "cancel")]
+        if account_hint in (form["text"] + " ".join(v for _, v in form["fields"] + buttons)).lower():
             target = urljoin(authorize_url, form["action"] or authorize_url)
+            data = form["fields"] + buttons[:1]
             if form["method"] == "post":
-                answer = requests.post(target, data=form["fields"], timeout=10, allow_redirects=False)
+                answer = requests.post(target, data=data, timeout=10, allow_redirects=False)
             else:
-                answer = requests.get(target, params=form["fields"], timeout=10, allow_redirects=False)
+                answer = requests.get(target, params=data, timeout=10, allow_redirects=False)
             assert answer.status_code in (302, 303), answer.text[:300]
             return answer.headers["Location"]
     for href, text in consent.links:
@@ -184,3 +191,25 @@ def test_ten_concurrent_refreshes_of_one_x_channel_make_one_refresh_call(sim, pe
     assert len(sim.calls("x", "/2/oauth2/token")) - before == 1
     fresh = Channel.objects.get(pk=channel.pk).credentials
     assert fresh["access_token"] != expired["access_token"] and float(fresh["expires_at"]) > time.time()
+
+
+def test_facebook_login_then_picking_a_page_and_its_instagram_account(sim, personas, login, client):
+    login(personas.a.members["admin"])
+    response = _start(client, personas, platform="facebook")
+    assert response.status_code == 302
+    back = approve_on_platform(response["Location"], "allow")
+    picker = follow_callback(client, back)
+    assert picker.status_code == 302
+    page = client.get(picker["Location"])
+    html = page.content.decode()
+    assert page.status_code == 200 and "Facebook Page: Demo Council" in html
+    values = [v for v in re.findall(r'name="account" value="([^"]+)"', html) if v]
+    facebook = next(v for v in values if v.startswith("facebook:"))
+    instagram = next(v for v in values if v.startswith("instagram:"))
+    done = client.post(picker["Location"], {"account": [facebook, instagram]})
+    assert done.status_code == 302
+    assert set(Channel.objects.values_list("platform", flat=True)) == {"facebook", "instagram"}
+    instagram_channel = Channel.objects.get(platform="instagram")
+    assert instagram_channel.credentials["ig_user_id"] == instagram.split(":", 1)[1]
+    # The picker works once: the flow is gone from the session.
+    assert client.get(picker["Location"]).status_code == 400
