@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import secrets
 import time
+from urllib.parse import urlsplit
 
 from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
@@ -65,6 +67,28 @@ class ConnectForm(StyledForm, forms.Form):
             if not cleaned.get("app_password"):
                 self.add_error("app_password", "Enter an app password.")
         return cleaned
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url or "")
+    return f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else ""
+
+
+def _allow_platform_redirects(response: HttpResponse) -> HttpResponse:
+    """The connect form is answered with a redirect to the platform's sign-in page, and browsers apply the
+    form page's CSP `form-action` to that redirect too, so this one page lets forms lead to any https host
+    (Mastodon servers are named by the person) and to the configured platform origins (the simulator is
+    http on loopback). Every other page keeps `form-action 'self'`.
+    """
+    configured = {
+        _origin(getattr(settings, name, ""))
+        for name in ("X_AUTHORIZE_URL", "FACEBOOK_LOGIN_URL", "MASTODON_SIM_INSTANCE_URL", "SIM_URL")
+    }
+    sources = " ".join(["'self'", "https:", *sorted(origin for origin in configured if origin)])
+    response["Content-Security-Policy"] = settings.CONTENT_SECURITY_POLICY.replace(
+        "form-action 'self'", f"form-action {sources}"
+    )
+    return response
 
 
 def _callback_url(request: HttpRequest, platform: str) -> str:
@@ -170,8 +194,6 @@ def connect_start(request: HttpRequest) -> HttpResponse:
                     mastodon.authorize_url(instance_url=instance_url, client_id=app.client_id, redirect_uri=redirect_uri, state=state)
                 )
             if platform == Platform.BLUESKY:
-                from django.conf import settings
-
                 from channels_app.connectors import bluesky
 
                 credentials = bluesky.create_session(
@@ -185,7 +207,7 @@ def connect_start(request: HttpRequest) -> HttpResponse:
             form.add_error("instance_url" if platform == Platform.MASTODON else None, exc.messages)
         except ConnectorError as exc:
             form.add_error(None, f"The platform refused: {exc.message}")
-    return render(request, "channels_app/connect.html", {"form": form})
+    return _allow_platform_redirects(render(request, "channels_app/connect.html", {"form": form}))
 
 
 @never_cache
