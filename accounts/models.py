@@ -195,7 +195,8 @@ class Membership(models.Model):
 
     @cached_property
     def department_ids(self) -> list[int]:
-        return list(self.departments.values_list("id", flat=True))
+        # all() uses prefetch_related("departments") when the list query did it: no query per member.
+        return [department.pk for department in self.departments.all()]
 
     def requires_two_factor(self) -> bool:
         return self.organisation.requires_two_factor(self.role)

@@ -53,9 +53,10 @@ def channel_grants(request: HttpRequest, pk: int) -> HttpResponse:
     if not _can_manage(request.membership, channel):
         raise PermissionDenied("You can manage channels only for your own departments.")
     members = list(Membership.objects.visible_to(request.membership).active().for_member_list())
+    explicit_by_user = grants.explicit_grants_by_user(channel)
     if request.method == "POST":
         for member in members:
-            explicit = grants.explicit_grants(member.user_id, channel)
+            explicit = explicit_by_user.get(member.user_id, set())
             for grant in grants.GRANTS:
                 wanted = request.POST.get(f"grant-{member.pk}-{grant}") == "on"
                 if wanted != (grant in explicit):
@@ -72,7 +73,7 @@ def channel_grants(request: HttpRequest, pk: int) -> HttpResponse:
                     "grant": grant,
                     "label": grants.GRANT_LABELS[grant],
                     "default": grant in grants.default_grants(member, channel),
-                    "explicit": grant in grants.explicit_grants(member.user_id, channel),
+                    "explicit": grant in explicit_by_user.get(member.user_id, set()),
                 }
                 for grant in grants.GRANTS
             ],

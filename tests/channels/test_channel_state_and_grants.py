@@ -147,3 +147,17 @@ def test_refresh_is_serialised_so_only_the_first_caller_refreshes(personas):
     services.credentials_refresh(channel_id=channel.pk, refresh=refresh, still_fresh=still_fresh)
     assert calls == ["secret-token-value"]
     assert Channel.objects.get(pk=channel.pk).credentials["access_token"] == "fresh"
+
+
+def test_grants_page_query_count_does_not_grow_with_members(personas, login, client, django_assert_max_num_queries):
+    from tests.conftest import add_member
+
+    channel = connect(personas, department="Communications")
+    login(personas.a.members["admin"])
+    url = reverse("channels_app:channel_grants", args=[channel.pk])
+    with django_assert_max_num_queries(100) as few:
+        client.get(url)
+    for number in range(12):
+        add_member(personas.a, "viewer", f"extra{number}@alpha.example", ["Communications"])
+    with django_assert_max_num_queries(len(few.captured_queries)):
+        assert client.get(url).status_code == 200
