@@ -31,6 +31,8 @@ class Capability(models.TextChoices):
     APPROVE_POSTS = "approve_posts", "Approve or reject posts (own departments)"
     EDIT_POSTS = "edit_posts", "Draft and submit posts (own departments)"
     WORK_INBOX = "work_inbox", "Reply, assign, tag and close conversations (own departments)"
+    APPROVE_REPLIES = "approve_replies", "Approve replies that need approval (own departments)"
+    MANAGE_INBOX = "manage_inbox", "Set service levels, office hours, saved replies and risk keywords (own departments)"
 
 
 _ALL = set(Role)
@@ -47,6 +49,8 @@ MATRIX: dict[Capability, frozenset[Role]] = {
     Capability.APPROVE_POSTS: frozenset({Role.ADMIN, Role.APPROVER}),
     Capability.EDIT_POSTS: frozenset({Role.ADMIN, Role.EDITOR}),
     Capability.WORK_INBOX: frozenset({Role.ADMIN, Role.AGENT}),
+    Capability.APPROVE_REPLIES: frozenset({Role.ADMIN, Role.MANAGER}),
+    Capability.MANAGE_INBOX: frozenset({Role.ADMIN, Role.MANAGER}),
 }
 
 # Roles whose members see every department of the organisation; the others see their own.

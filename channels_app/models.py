@@ -73,6 +73,9 @@ class Channel(models.Model):
     poll_interval_seconds = models.PositiveIntegerField(default=30)
     next_poll_at = models.DateTimeField(null=True, blank=True)
     rate_limit_reset_at = models.DateTimeField(null=True, blank=True)
+    # One poll per channel at a time: a lease taken by compare-and-set, expiring if a worker dies.
+    poll_lease_until = models.DateTimeField(null=True, blank=True)
+    last_polled_at = models.DateTimeField(null=True, blank=True)
 
     # Fernet token of a JSON object; read and written only through `credentials` below.
     credentials_encrypted = models.TextField(blank=True, editable=False)

@@ -122,3 +122,9 @@ ROUTES: dict[str, Route] = {
     "api:channel-list": Route(methods={"GET": None}),
     "api:channel-detail": Route(methods={"GET": None}, target=_channel),
 }
+
+
+# The inbox's routes, one registry per area (so parallel work on each area touches its own file).
+from tests.routes_inbox import ROUTES as _INBOX_ROUTES  # noqa: E402
+
+ROUTES.update(_INBOX_ROUTES)

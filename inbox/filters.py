@@ -1,0 +1,218 @@
+"""The inbox list's filters, sorts and keyset paging: one implementation for the page and the API.
+
+`ConversationFilter(params, membership)` validates the query parameters (bad values become clear
+errors, never a 500) and `apply(queryset)` narrows an already-scoped queryset. `page()` returns one
+keyset page and the cursor of the next; no OFFSET, so a deep page costs what the first does.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.utils import timezone
+
+from inbox.models import Contact, ConversationStatus, Message, Priority
+
+SORTS = {
+    # Flagged first, then the longest waiting; keyset on (flagged, queue_at, id).
+    "oldest": ("-flagged", "queue_at", "id"),
+    "newest": ("-last_message_at", "-id"),
+}
+PAGE_SIZE = 50
+MAX_PAGE_SIZE = 200
+SEARCH_MIN = 2
+SEARCH_MAX = 200
+
+
+class FilterError(ValueError):
+    def __init__(self, errors: dict[str, str]):
+        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
+        self.errors = errors
+
+
+def _ints(values: list[str], name: str, errors: dict) -> list[int]:
+    out = []
+    for value in values:
+        for part in str(value).split(","):
+            part = part.strip()
+            if not part:
+                continue
+            if not part.isdigit():
+                errors[name] = "Must be whole numbers."
+                return []
+            out.append(int(part))
+    return out
+
+
+@dataclass
+class ConversationFilter:
+    channel: list[int] = field(default_factory=list)
+    platform: list[str] = field(default_factory=list)
+    department: list[int] = field(default_factory=list)
+    status: list[str] = field(default_factory=list)
+    assignee: str = ""  # "", "me", "unassigned" or a user id
+    tag: list[int] = field(default_factory=list)
+    priority: list[int] = field(default_factory=list)
+    flagged: bool | None = None
+    overdue: bool | None = None
+    q: str = ""
+    sort: str = "oldest"
+    cursor: str = ""
+    page_size: int = PAGE_SIZE
+
+    @classmethod
+    def from_params(cls, params, *, default_status: tuple[str, ...] = ()) -> ConversationFilter:
+        """From request.GET / query_params (a QueryDict) or a plain dict; raises FilterError."""
+
+        def getlist(name: str) -> list[str]:
+            if hasattr(params, "getlist"):
+                return [v for v in params.getlist(name) if v != ""]
+            value = params.get(name)
+            if value in (None, ""):
+                return []
+            return list(value) if isinstance(value, list | tuple) else [value]
+
+        def get(name: str) -> str:
+            values = getlist(name)
+            return str(values[-1]).strip() if values else ""
+
+        errors: dict[str, str] = {}
+        f = cls()
+        f.channel = _ints(getlist("channel"), "channel", errors)
+        f.department = _ints(getlist("department"), "department", errors)
+        f.tag = _ints(getlist("tag"), "tag", errors)
+        from channels_app.models import Platform
+
+        f.platform = [p for v in getlist("platform") for p in str(v).split(",") if p]
+        if any(p not in Platform.values for p in f.platform):
+            errors["platform"] = f"Choose from: {', '.join(Platform.values)}."
+        statuses = [s for v in getlist("status") for s in str(v).split(",") if s]
+        if statuses == ["all"]:
+            statuses = []
+        elif not statuses:
+            statuses = list(default_status)
+        if any(s not in ConversationStatus.values for s in statuses):
+            errors["status"] = f"Choose from: {', '.join(ConversationStatus.values)} or all."
+        f.status = statuses
+        priorities = [p for v in getlist("priority") for p in str(v).split(",") if p]
+        by_name = {label.lower(): value for value, label in Priority.choices}
+        try:
+            f.priority = [int(p) if p.isdigit() else by_name[p.lower()] for p in priorities]
+            if any(p not in Priority.values for p in f.priority):
+                raise KeyError
+        except KeyError:
+            errors["priority"] = "Choose from: low, normal, high, urgent."
+        f.assignee = get("assignee")
+        if f.assignee and f.assignee not in ("me", "unassigned") and not f.assignee.isdigit():
+            errors["assignee"] = "Use me, unassigned or a member's id."
+        for name in ("flagged", "overdue"):
+            value = get(name).lower()
+            if value in ("1", "true", "yes", "on"):
+                setattr(f, name, True)
+            elif value in ("0", "false", "no", "off"):
+                setattr(f, name, False)
+            elif value:
+                errors[name] = "Use true or false."
+        f.q = " ".join(get("q").split())
+        if f.q and not SEARCH_MIN <= len(f.q) <= SEARCH_MAX:
+            errors["q"] = f"Search for {SEARCH_MIN} to {SEARCH_MAX} characters."
+        f.sort = get("sort") or "oldest"
+        if f.sort not in SORTS:
+            errors["sort"] = "Choose oldest or newest."
+        f.cursor = get("cursor")
+        size = get("page_size")
+        if size:
+            if not size.isdigit() or not 1 <= int(size) <= MAX_PAGE_SIZE:
+                errors["page_size"] = f"Must be between 1 and {MAX_PAGE_SIZE}."
+            else:
+                f.page_size = int(size)
+        if errors:
+            raise FilterError(errors)
+        return f
+
+    # ------------------------------------------------------------------------------------- apply
+    def apply(self, qs: QuerySet, membership) -> QuerySet:
+        if self.channel:
+            qs = qs.filter(channel_id__in=self.channel)
+        if self.platform:
+            qs = qs.filter(platform__in=self.platform)
+        if self.department:
+            qs = qs.filter(department_id__in=self.department)
+        if self.status:
+            qs = qs.filter(status__in=self.status)
+        if self.assignee == "me":
+            qs = qs.filter(assignee_id=membership.user_id)
+        elif self.assignee == "unassigned":
+            qs = qs.filter(assignee__isnull=True)
+        elif self.assignee:
+            qs = qs.filter(assignee_id=int(self.assignee))
+        if self.tag:
+            qs = qs.filter(tags__in=self.tag).distinct()
+        if self.priority:
+            qs = qs.filter(priority__in=self.priority)
+        if self.flagged is not None:
+            qs = qs.filter(flagged=self.flagged)
+        if self.overdue is not None:
+            now = timezone.now()
+            late = Q(first_response_due_at__lt=now, first_responded_at__isnull=True) | Q(resolution_due_at__lt=now)
+            late &= ~Q(status=ConversationStatus.CLOSED)
+            qs = qs.filter(late) if self.overdue else qs.exclude(late)
+        if self.q:
+            # Trigram indexes (migration 0002) serve these icontains on PostgreSQL.
+            in_messages = Message.objects.filter(conversation=OuterRef("pk"), text__icontains=self.q)
+            contacts = Contact.objects.filter(
+                Q(name__icontains=self.q) | Q(handle__icontains=self.q), pk=OuterRef("contact_id")
+            )
+            qs = qs.filter(Exists(in_messages) | Exists(contacts))
+        return qs
+
+    # -------------------------------------------------------------------------------------- page
+    def page(self, qs: QuerySet) -> tuple[list, str | None]:
+        """One page of `qs` (already filtered) in this sort, and the cursor of the next page."""
+        qs = qs.order_by(*SORTS[self.sort])
+        if self.cursor:
+            qs = qs.filter(self._after(self.cursor))
+        rows = list(qs[: self.page_size + 1])
+        more = len(rows) > self.page_size
+        rows = rows[: self.page_size]
+        return rows, (self._encode(rows[-1]) if more and rows else None)
+
+    def _encode(self, row) -> str:
+        if self.sort == "oldest":
+            key = [self.sort, int(row.flagged), row.queue_at.isoformat(), row.pk]
+        else:
+            key = [self.sort, row.last_message_at.isoformat(), row.pk]
+        return base64.urlsafe_b64encode(json.dumps(key).encode()).decode().rstrip("=")
+
+    def _after(self, cursor: str) -> Q:
+        try:
+            padded = cursor + "=" * (-len(cursor) % 4)
+            key = json.loads(base64.urlsafe_b64decode(padded.encode()))
+            if key[0] != self.sort:
+                raise ValueError("cursor of another sort")
+            if self.sort == "oldest":
+                flagged, at, pk = bool(key[1]), datetime.fromisoformat(key[2]), int(key[3])
+                return (
+                    Q(flagged__lt=flagged)
+                    | Q(flagged=flagged, queue_at__gt=at)
+                    | Q(flagged=flagged, queue_at=at, id__gt=pk)
+                )
+            at, pk = datetime.fromisoformat(key[1]), int(key[2])
+            return Q(last_message_at__lt=at) | Q(last_message_at=at, id__lt=pk)
+        except (ValueError, TypeError, IndexError, KeyError, binascii.Error, json.JSONDecodeError):
+            raise FilterError({"cursor": "Not a cursor this list gave out."}) from None
+
+
+def status_counts(qs: QuerySet) -> dict[str, int]:
+    """Conversations per status for the tabs, in one query."""
+    from django.db.models import Count
+
+    counts = {s: 0 for s in ConversationStatus.values}
+    for row in qs.order_by().values("status").annotate(n=Count("id")):
+        counts[row["status"]] = row["n"]
+    return counts

@@ -1,0 +1,3 @@
+"""Placeholder: filled in by the inbox work (issue 4)."""
+
+urls: list = []
