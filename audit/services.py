@@ -36,8 +36,9 @@ def record(
         else:
             actor_label = "anonymous"
     return AuditEvent.objects.create(
-        organisation=organisation,
-        department=department,
+        # Instances or primary keys: services holding only an id need not load the row.
+        organisation_id=getattr(organisation, "pk", organisation),
+        department_id=getattr(department, "pk", department),
         actor=actor if actor is not None and getattr(actor, "pk", None) else None,
         actor_label=actor_label[:300],
         event_type=EventType(event_type),
