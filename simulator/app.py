@@ -21,7 +21,10 @@ PLATFORM_MODULES = {
     "mastodon": "simulator.platforms.mastodon",
     "bsky": "simulator.platforms.bluesky",
 }
-FAULT_KINDS = {"rate_limit", "server_error", "slow", "expired_token", "duplicate"}
+FAULT_KINDS = {"rate_limit", "server_error", "slow", "expired_token", "duplicate", "accept_then_error", "accept_then_slow"}
+# Faults after the platform has done the work: the request is handled (a post is created) and then the answer is
+# lost, as when a connection drops or a gateway times out after the platform accepted a write.
+AFTER_ACCEPT_KINDS = {"accept_then_error", "accept_then_slow"}
 
 
 def load_platforms(store: Store) -> dict[str, PlatformSim]:
@@ -91,6 +94,9 @@ class SimulatorApp:
         if fault is not None and fault.kind == "slow":
             time.sleep(fault.delay)
             fault = None
+        after_accept = fault if fault is not None and fault.kind in AFTER_ACCEPT_KINDS else None
+        if after_accept is not None:
+            fault = None
         with self.store.lock:
             if fault is not None:
                 if fault.kind == "server_error":
@@ -107,6 +113,12 @@ class SimulatorApp:
             self.store.log(
                 Call(name, request.method, inner_path, request.query_string.decode(), response.status_code, self.store.now())
             )
+        if after_accept is not None:
+            if after_accept.kind == "accept_then_slow":
+                # Longer than the client waits: it gives up (a read timeout) although the work is done.
+                time.sleep(after_accept.delay)
+            else:
+                response = json_response({"error": "simulated failure after the request was accepted"}, 500)
         return response
 
     # ------------------------------------------------------------------------------- control API
@@ -246,7 +258,9 @@ def _page(platforms: dict[str, PlatformSim], message: str) -> str:
 <p><label for="kind-{name}">Answer with</label> <select id="kind-{name}" name="kind">
 <option value="rate_limit">429 rate limited</option><option value="server_error">5xx server error</option>
 <option value="slow">a slow answer</option><option value="expired_token">an expired token</option>
-<option value="duplicate">a duplicate-post error</option></select>
+<option value="duplicate">a duplicate-post error</option>
+<option value="accept_then_error">accept the write, then answer 500</option>
+<option value="accept_then_slow">accept the write, then answer too late</option></select>
 <label for="path-{name}">for paths starting with</label> <input id="path-{name}" name="path" placeholder="/2/tweets">
 <label for="times-{name}">this many times (0 = until cleared)</label> <input id="times-{name}" name="times" value="1" inputmode="numeric" size="3">
 <label for="reset-{name}">rate-limit reset in seconds</label> <input id="reset-{name}" name="reset_in" value="60" inputmode="numeric" size="4"></p>

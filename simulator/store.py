@@ -18,7 +18,7 @@ from typing import Any
 @dataclass
 class Fault:
     platform: str
-    kind: str  # rate_limit | server_error | slow | expired_token | duplicate
+    kind: str  # rate_limit | server_error | slow | expired_token | duplicate | accept_then_error | accept_then_slow
     path: str = ""  # prefix of the path inside the platform, e.g. "/2/tweets"; empty matches all
     method: str = ""  # e.g. "POST"; empty matches all
     times: int = 1  # how many matching requests it applies to; 0 = until cleared

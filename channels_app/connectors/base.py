@@ -56,6 +56,56 @@ class TransientError(ConnectorError):
     """5xx, timeouts, connection failures: retried with backoff."""
 
 
+class Ambiguous(TransientError):
+    """A write may have been carried out although no confirmation came back: the answer timed out, the connection
+    dropped after the request was sent, or the platform answered 5xx to it. Whoever wrote must read the platform
+    (find_reply / find_dm) before sending again, never resend blindly."""
+
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def request_failure(exc: BaseException, *, method: str, label: str, timeout: float) -> TransientError:
+    """A requests failure as TransientError when the request surely did not reach the platform or only read,
+    as Ambiguous when a write may have arrived (read timeout, connection dropped after sending)."""
+    import requests
+
+    if method.upper() in SAFE_METHODS or not_sent(exc):
+        if isinstance(exc, requests.Timeout):
+            return TransientError(f"{label} did not answer within {timeout:g} seconds.")
+        return TransientError(f"Could not reach {label} ({type(exc).__name__}).")
+    if isinstance(exc, requests.Timeout):
+        return Ambiguous(f"{label} did not answer within {timeout:g} seconds after the request was sent; "
+                         "it may have been carried out.")
+    return Ambiguous(f"The connection to {label} broke after the request was sent ({type(exc).__name__}); "
+                     "it may have been carried out.")
+
+
+def not_sent(exc: BaseException | None) -> bool:
+    """Whether a requests/urllib3 failure happened before any byte of the request reached the platform
+    (no connection: refused, unresolvable, connect timeout)."""
+    import requests
+    from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
+
+    seen = 0
+    while exc is not None and seen < 10:
+        if isinstance(exc, (requests.ConnectTimeout, NewConnectionError, ConnectTimeoutError)):
+            return True
+        exc = getattr(exc, "reason", None) or (
+            exc.args[0] if exc.args and isinstance(exc.args[0], BaseException) else None
+        ) or exc.__cause__ or exc.__context__
+        seen += 1
+    return False
+
+
+def for_write(method: str, error: ConnectorError) -> ConnectorError:
+    """A 5xx answer to a write is ambiguous: the platform may have stored the post before failing."""
+    if method.upper() not in SAFE_METHODS and type(error) is TransientError and (error.status or 0) >= 500:
+        return Ambiguous(f"{error.message} The request may have been carried out.", status=error.status,
+                         platform_code=error.platform_code)
+    return error
+
+
 # ------------------------------------------------------------------------------------------ records
 @dataclass(frozen=True)
 class InboundItem:
@@ -168,6 +218,29 @@ class Connector(ABC):
 
     def validate_text(self, text: str, *, has_image: bool = False) -> TextCheck:
         return validate_text(self.platform, text, has_image=has_image)
+
+    # Reading back our own writes, to settle an ambiguous failure without sending twice.
+    def find_reply(self, *, in_reply_to: str, text: str) -> Published | None:
+        """Our public reply to `in_reply_to` whose text is `text` (the platform may have put mentions in front),
+        among our recent posts; None when it is not there."""
+        raise PermanentError(f"Civic Desk cannot look up replies on {self.platform}.")
+
+    def find_dm(self, *, conversation_key: str, recipient_id: str, text: str) -> Published | None:
+        """Our direct message with this text in the conversation (or to the recipient); None when it is not there."""
+        raise PermanentError(f"Civic Desk cannot look up direct messages on {self.platform}.")
+
+
+def same_text(sent: str, found: str) -> bool:
+    """Whether a post read back is the one we sent: platforms may put @mentions in front or trim whitespace."""
+    sent, found = " ".join(sent.split()), " ".join(found.split())
+    if not sent:
+        return False
+    if found == sent:
+        return True
+    if found.endswith(sent):
+        prefix = found[: -len(sent)].split()
+        return all(word.startswith("@") for word in prefix)
+    return False
 
 
 # ------------------------------------------------------------------------------- header helpers

@@ -39,7 +39,10 @@ from channels_app.connectors.base import (
     Published,
     RateLimited,
     TransientError,
+    for_write,
+    request_failure,
     reset_from_epoch,
+    same_text,
 )
 from channels_app.text import FACET_MENTION, bluesky_facets, validate_text
 
@@ -160,6 +163,26 @@ class BlueskyConnector(Connector):
             message["facets"] = facets
         sent = self._call("POST", "chat.bsky.convo.sendMessage", json={"convoId": convo_id, "message": message}, chat=True)
         return Published(platform_id=sent.get("id", ""), url=f"https://bsky.app/messages/{convo_id}")
+
+    def find_reply(self, *, in_reply_to: str, text: str) -> Published | None:
+        self._ensure_session()
+        thread = self._call("GET", "app.bsky.feed.getPostThread", params={"uri": in_reply_to, "depth": 1}).get("thread") or {}
+        for node in thread.get("replies") or []:
+            post = node.get("post") or {}
+            if (post.get("author") or {}).get("did") == self.did and same_text(text, (post.get("record") or {}).get("text", "")):
+                return Published(platform_id=post["uri"], url=post_url(self.credentials.get("handle") or self.did, post["uri"]))
+        return None
+
+    def find_dm(self, *, conversation_key: str, recipient_id: str, text: str) -> Published | None:
+        if not conversation_key:
+            return None
+        self._ensure_session()
+        body = self._call("GET", "chat.bsky.convo.getMessages", params={"convoId": conversation_key, "limit": PAGE_SIZE},
+                          chat=True)
+        for message in body.get("messages") or []:
+            if (message.get("sender") or {}).get("did") == self.did and same_text(text, message.get("text", "")):
+                return Published(platform_id=message.get("id", ""), url=f"https://bsky.app/messages/{conversation_key}")
+        return None
 
     def revoke(self) -> bool:
         """Ends the session at the PDS (on disconnect). The app password itself can only be revoked by its owner."""
@@ -392,15 +415,14 @@ class BlueskyConnector(Connector):
         try:
             response = self._http.request(method, f"{self.base_url}/xrpc/{nsid}", params=params, json=json, data=data,
                                           headers=headers, timeout=self.timeout)
-        except requests.Timeout:
-            raise TransientError(f"Bluesky did not answer within {self.timeout:g} seconds ({nsid}).")
         except requests.RequestException as exc:
-            raise TransientError(f"Could not reach Bluesky ({type(exc).__name__}, {nsid}).")
+            raise request_failure(exc, method=method, label=f"Bluesky ({nsid})", timeout=self.timeout) from None
         if track_quota:
             self._note_quota(response.headers)
         body = _json_body(response)
         if response.status_code >= 400:
-            raise error_from_response(response.status_code, body, response.headers, nsid=nsid, secrets=self._secrets())
+            raise for_write(method, error_from_response(response.status_code, body, response.headers, nsid=nsid,
+                                                        secrets=self._secrets()))
         return body if isinstance(body, dict) else {}
 
     def _check_quota(self) -> None:

@@ -34,6 +34,7 @@ from channels_app.connectors.base import (
     AccountStats,
     AuthExpired,
     Connector,
+    ConnectorError,
     InboundBatch,
     InboundItem,
     MediaItem,
@@ -42,6 +43,9 @@ from channels_app.connectors.base import (
     Published,
     RateLimited,
     TransientError,
+    for_write,
+    request_failure,
+    same_text,
 )
 from channels_app.connectors.graph_parsing import (
     Watermark,
@@ -108,10 +112,12 @@ class _GraphHTTP:
         try:
             response = self.session.request(method, f"{self.api_url}/{path.lstrip('/')}", params=params, data=data,
                                             json=json_body, files=files, headers=headers, timeout=self.timeout)
-        except requests.Timeout:
-            raise TransientError(f"{self.label} did not answer in time; we will try again.") from None
-        except requests.RequestException:
-            raise TransientError(f"Could not reach {self.label}; we will try again.") from None
+        except requests.RequestException as exc:
+            error = request_failure(exc, method=method, label=self.label, timeout=self.timeout)
+            if type(error) is TransientError:
+                error = TransientError(f"{self.label} did not answer in time; we will try again."
+                                       if isinstance(exc, requests.Timeout) else f"Could not reach {self.label}; we will try again.")
+            raise error from None
         wait = usage_wait(response.headers)
         if wait is not None:
             self.blocked_until = datetime.now(UTC) + wait
@@ -120,10 +126,11 @@ class _GraphHTTP:
         except ValueError:
             body = None
         if response.status_code >= 400 or (isinstance(body, Mapping) and "error" in body):
-            raise error_from_response(response.status_code, body, response.headers, label=self.label, secrets=self.secrets)
+            raise for_write(method, error_from_response(response.status_code, body, response.headers, label=self.label,
+                                                        secrets=self.secrets))
         if body is None:
-            raise TransientError(f"{self.label} sent an answer we could not read (HTTP {response.status_code}).",
-                                 status=response.status_code)
+            raise for_write(method, TransientError(
+                f"{self.label} sent an answer we could not read (HTTP {response.status_code}).", status=502))
         return body
 
     def pages(self, path: str, params: Mapping[str, Any], *, max_pages: int = MAX_PAGES) -> Iterator[list[dict[str, Any]]]:
@@ -217,6 +224,25 @@ class _GraphConnector(Connector):
         sent = self.call("POST", f"{self.page_id}/messages", json_body={
             "recipient": {"id": recipient_id}, "message": {"text": text}, "messaging_type": "RESPONSE"})
         return Published(platform_id=sent.get("message_id", ""), url="")
+
+    def find_dm(self, *, conversation_key: str, recipient_id: str, text: str) -> Published | None:
+        if not conversation_key:
+            return None
+        body = self.call("GET", f"{conversation_key}/messages", params={"fields": MESSAGE_FIELDS, "limit": PAGE_SIZE})
+        for message in body.get("data") or []:
+            if (message.get("from") or {}).get("id") == self.own_id and same_text(text, message.get("message", "")):
+                return Published(platform_id=message["id"], url="")
+        return None
+
+    def _address(self, object_id: str, fields: str) -> str:
+        """The public address of something just created; empty if it cannot be read now (it exists all the same)."""
+        try:
+            found = self.call("GET", object_id, params={"fields": fields})
+        except ConnectorError:
+            return ""
+        if "permalink_url" in found:
+            return found.get("permalink_url") or ""
+        return (found.get("media") or {}).get("permalink", "")
 
     def _check_dm(self, text: str) -> None:
         if not text.strip():
@@ -326,8 +352,15 @@ class FacebookConnector(_GraphConnector):
         if len(text) > COMMENT_LIMIT:
             raise PermanentError(f"A Facebook comment can be at most {COMMENT_LIMIT:,} characters.")
         created = self.call("POST", f"{in_reply_to}/comments", data={"message": text})
-        comment = self.call("GET", created["id"], params={"fields": "permalink_url"})
-        return Published(platform_id=created["id"], url=comment.get("permalink_url", ""))
+        return Published(platform_id=created["id"], url=self._address(created["id"], "permalink_url"))
+
+    def find_reply(self, *, in_reply_to: str, text: str) -> Published | None:
+        body = self.call("GET", f"{in_reply_to}/comments",
+                         params={"fields": "id,message,from{id},permalink_url", "limit": PAGE_SIZE, "order": "reverse_chronological"})
+        for comment in body.get("data") or []:
+            if (comment.get("from") or {}).get("id") == self.page_id and same_text(text, comment.get("message", "")):
+                return Published(platform_id=comment["id"], url=comment.get("permalink_url", ""))
+        return None
 
     def send_dm(self, *, conversation_key: str, recipient_id: str, text: str) -> Published:
         if len(text) > MESSENGER_LIMIT:
@@ -454,8 +487,18 @@ class InstagramConnector(_GraphConnector):
                 created = self.call("POST", f"{in_reply_to}/comments", data={"message": text})
             else:
                 created = self.call("POST", f"{self.ig_user_id}/mentions", data={"media_id": in_reply_to, "message": text})
-        comment = self.call("GET", created["id"], params={"fields": "media{permalink}"})
-        return Published(platform_id=created["id"], url=(comment.get("media") or {}).get("permalink", ""))
+        return Published(platform_id=created["id"], url=self._address(created["id"], "media{permalink}"))
+
+    def find_reply(self, *, in_reply_to: str, text: str) -> Published | None:
+        for edge in ("replies", "comments"):
+            try:
+                body = self.call("GET", f"{in_reply_to}/{edge}", params={"fields": "id,text,from{id}", "limit": PAGE_SIZE})
+            except PermanentError:
+                continue
+            for comment in body.get("data") or []:
+                if (comment.get("from") or {}).get("id") == self.ig_user_id and same_text(text, comment.get("text", "")):
+                    return Published(platform_id=comment["id"], url="")
+        return None
 
     def send_dm(self, *, conversation_key: str, recipient_id: str, text: str) -> Published:
         if len(text.encode()) > INSTAGRAM_DM_BYTES:

@@ -36,6 +36,7 @@ from channels_app.connectors.base import (
     PostMetrics,
     Published,
     TransientError,
+    same_text,
 )
 from channels_app.connectors.mastodon_http import MastodonSession, error_from
 from channels_app.text import MASTODON, TextCheck, validate_text
@@ -262,7 +263,8 @@ class MastodonConnector(Connector):
         try:
             return function(*args, **kwargs)
         except MastodonError as exc:
-            raise error_from(exc, self.session.last_response) from exc
+            # Every family but "api" (reads and the odd harmless call) writes: a lost answer there is ambiguous.
+            raise error_from(exc, self.session.last_response, write=family != "api") from exc
 
     def _own_id(self) -> str:
         if not self.account_id:
@@ -420,6 +422,19 @@ class MastodonConnector(Connector):
             idempotency_key=_idempotency_key(idempotency_key),
         )
         return published_from(status)
+
+    def find_reply(self, *, in_reply_to: str, text: str) -> Published | None:
+        for status in self._call("api", self.api.account_statuses, self._own_id(), limit=40):
+            if str(status.get("in_reply_to_id") or "") == str(in_reply_to) and same_text(text, status_text(status)):
+                return published_from(status)
+        return None
+
+    def find_dm(self, *, conversation_key: str, recipient_id: str, text: str) -> Published | None:
+        # The author sees their own direct statuses in their account's statuses.
+        for status in self._call("api", self.api.account_statuses, self._own_id(), limit=40):
+            if status.get("visibility") == "direct" and same_text(text, status_text(status)):
+                return published_from(status)
+        return None
 
     def _find_conversation(self, conversation_id: str) -> Mapping | None:
         max_id = None

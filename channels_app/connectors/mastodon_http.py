@@ -28,12 +28,15 @@ from urllib3.exceptions import NewConnectionError
 
 from channels_app.address_guard import is_public_address
 from channels_app.connectors.base import (
+    Ambiguous,
     AuthExpired,
     ConnectorError,
     DuplicatePost,
     PermanentError,
     RateLimited,
     TransientError,
+    for_write,
+    not_sent,
     reset_from_iso,
 )
 
@@ -42,8 +45,19 @@ FALLBACK_WAIT = timedelta(minutes=5)
 
 
 # ---------------------------------------------------------------------------------------- errors
-def error_from(exc: BaseException, response: requests.Response | None = None) -> ConnectorError:
-    """One Mastodon.py failure (and the HTTP answer behind it, when there was one) as our error class."""
+def error_from(exc: BaseException, response: requests.Response | None = None, *, write: bool = False) -> ConnectorError:
+    """One Mastodon.py failure (and the HTTP answer behind it, when there was one) as our error class. For a
+    `write`, a failure after the request may have arrived (read timeout, dropped connection, 5xx) is Ambiguous."""
+    error = _error_from(exc, response)
+    if write:
+        if isinstance(exc, MastodonNetworkError) and response is None and type(error) is TransientError and not not_sent(exc):
+            return Ambiguous("The connection to the Mastodon server broke or timed out after the request was sent; "
+                             "it may have been carried out.")
+        return for_write("POST", error)
+    return error
+
+
+def _error_from(exc: BaseException, response: requests.Response | None = None) -> ConnectorError:
     # log_in() wraps the real failure in MastodonIllegalArgumentError.
     while isinstance(exc, MastodonIllegalArgumentError) and isinstance(exc.__context__, MastodonError):
         exc = exc.__context__

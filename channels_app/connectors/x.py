@@ -46,7 +46,10 @@ from channels_app.connectors.base import (
     Published,
     RateLimited,
     TransientError,
+    for_write,
+    request_failure,
     reset_from_epoch,
+    same_text,
 )
 
 # media.write: real X requires it for v2 media upload (images with alt text).
@@ -153,6 +156,30 @@ class XConnector(Connector):
             raise PermanentError("X did not confirm the direct message.")
         return Published(platform_id=str(data["dm_event_id"]), url=f"https://x.com/messages/{data.get('dm_conversation_id', '')}")
 
+    def find_reply(self, *, in_reply_to: str, text: str) -> Published | None:
+        body = self._client.get_users_tweets(self._account_id(), max_results=PAGE_SIZE,
+                                             tweet_fields=["referenced_tweets", "created_at"])
+        for tweet in body.get("data") or []:
+            replied_to = {str(r.get("id")) for r in tweet.get("referenced_tweets") or [] if r.get("type") == "replied_to"}
+            if in_reply_to in replied_to and same_text(text, tweet.get("text", "")):
+                return Published(platform_id=str(tweet["id"]), url=post_url(self._handle(), str(tweet["id"])))
+        return None
+
+    def find_dm(self, *, conversation_key: str, recipient_id: str, text: str) -> Published | None:
+        params = {"dm_event_fields": DM_EVENT_FIELDS, "event_types": ["MessageCreate"], "max_results": PAGE_SIZE}
+        if conversation_key:
+            body = self._client.get_direct_message_events(dm_conversation_id=conversation_key, **params)
+        elif recipient_id:
+            body = self._client.get_direct_message_events(participant_id=recipient_id, **params)
+        else:
+            return None
+        own = self._account_id()
+        for event in body.get("data") or []:
+            if str(event.get("sender_id", "")) == own and same_text(text, event.get("text", "")):
+                conversation = str(event.get("dm_conversation_id") or conversation_key)
+                return Published(platform_id=str(event["id"]), url=f"https://x.com/messages/{conversation}")
+        return None
+
     def delete(self, platform_id: str) -> None:
         try:
             self._client.delete_tweet(platform_id)
@@ -217,7 +244,12 @@ class XConnector(Connector):
         if not data.get("id"):
             raise PermanentError("X did not confirm the post.")
         post_id = str(data["id"])
-        return Published(platform_id=post_id, url=f"https://x.com/{self._handle()}/status/{post_id}")
+        try:
+            handle = self._handle()
+        except ConnectorError:
+            # The post exists: failing to learn our handle for its address must not make it look unsent.
+            handle = ""
+        return Published(platform_id=post_id, url=post_url(handle, post_id))
 
     def _check_text(self, text: str, *, has_image: bool = False) -> None:
         check = self.validate_text(text, has_image=has_image)
@@ -262,17 +294,16 @@ class XConnector(Connector):
                 method, f"{self.base_url}{route}", params=params, json=json, files=files, data=data,
                 headers={"Authorization": f"Bearer {access_token}"}, timeout=self.timeout,
             )
-        except requests.Timeout:
-            raise TransientError(f"X did not answer within {self.timeout:g} seconds.") from None
         except requests.RequestException as exc:
-            raise TransientError(f"Could not reach X ({type(exc).__name__}).") from None
+            raise request_failure(exc, method=method, label="X", timeout=self.timeout) from None
         self._note_quota(key, response)
         if not 200 <= response.status_code < 300:
-            raise error_from_response(response, secrets_of(self.credentials))
+            raise for_write(method, error_from_response(response, secrets_of(self.credentials)))
         try:
             response.json()
         except ValueError:
-            raise TransientError(f"X answered {response.status_code} with a body that is not JSON.") from None
+            raise for_write(method, TransientError(f"X answered {response.status_code} with a body that is not JSON.",
+                                                   status=502)) from None
         return response
 
     def _note_quota(self, key: str, response: requests.Response) -> None:
