@@ -82,7 +82,10 @@ class OrganisationMiddleware:
                 services.SessionEndReason.IDLE,
                 "You were signed out after a period of inactivity. Please sign in again.",
             )
-        request.session[SESSION_LAST_SEEN] = now
+        # Background requests (the inbox's live list and presence heartbeat send X-Background) do not count as
+        # activity: an unattended open tab must still reach the idle timeout, and not write the session each time.
+        if not request.headers.get("X-Background"):
+            request.session[SESSION_LAST_SEEN] = now
 
         if membership.requires_two_factor() and not user.is_verified() and not request.path.startswith(_OPEN_PREFIXES):
             if request.path.startswith("/api/"):

@@ -16,7 +16,7 @@ from datetime import datetime
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
-from inbox.models import Contact, ConversationStatus, Message, Priority
+from inbox.models import Contact, Conversation, ConversationStatus, Message, Priority
 
 SORTS = {
     # Flagged first, then the longest waiting; keyset on (flagged, queue_at, id).
@@ -152,7 +152,9 @@ class ConversationFilter:
         elif self.assignee:
             qs = qs.filter(assignee_id=int(self.assignee))
         if self.tag:
-            qs = qs.filter(tags__in=self.tag).distinct()
+            # EXISTS, not a join: a conversation with two of the tags is still one row (and counts once).
+            tagged = Conversation.tags.through.objects.filter(conversation_id=OuterRef("pk"), tag_id__in=self.tag)
+            qs = qs.filter(Exists(tagged))
         if self.priority:
             qs = qs.filter(priority__in=self.priority)
         if self.flagged is not None:

@@ -54,6 +54,18 @@ def test_each_request_records_when_the_session_was_last_seen(client, personas, l
     assert client.session[SESSION_LAST_SEEN] >= before
 
 
+def test_background_requests_do_not_count_as_activity(client, personas, login):
+    # The inbox's live list and presence heartbeat poll every few seconds: an unattended tab must still time out.
+    login(personas.a.members["editor"])
+    idle_for(client, 29 * 60)
+    assert client.get("/inbox/updates/", headers={"X-Background": "poll"}).status_code in (200, 204, 400)
+    idle_for_seconds = int(time.time()) - client.session[SESSION_LAST_SEEN]
+    assert idle_for_seconds >= 29 * 60
+    idle_for(client, 31 * 60)
+    response = client.get("/inbox/updates/", headers={"X-Background": "poll"})
+    assert response.status_code == 302 and response["Location"].startswith(LOGIN)
+
+
 def test_activity_within_the_idle_timeout_keeps_the_session(client, personas, login):
     login(personas.a.members["editor"])
     idle_for(client, 29 * 60)
