@@ -1,3 +1,321 @@
-"""Placeholder: filled in by the inbox work (issue 4)."""
+"""The inbox list: filters, status tabs, keyset pages, live updates, bulk actions and presence heartbeats.
 
-urls: list = []
+Reads start from `Conversation.objects.visible_to(membership)`; filtering, sorting and paging are
+inbox.filters (shared with the API); writes are inbox.services.bulk_apply. The page's script
+(static/inbox/list.js) polls `updates` with a signed token: 204 when nothing the member can see
+changed, else the re-rendered first page as HTML fragments.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from datetime import datetime, timedelta
+
+from django.contrib import messages
+from django.core import signing
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse, JsonResponse, QueryDict
+from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
+from django.urls import NoReverseMatch, path, reverse
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_GET, require_POST
+
+from accounts.models import Department, Membership
+from accounts.roles import Capability
+from channels_app.models import Channel, Platform
+from inbox import presence
+from inbox.filters import ConversationFilter, FilterError, status_counts
+from inbox.models import Conversation, ConversationStatus, Priority, Tag
+from inbox.services import bulk_apply
+from inbox.tone import ANGRY
+from smm.scoping import get_visible_or_404, member_required
+
+# Rows whose updated_at falls this far before the token's watermark are looked at again, so a
+# transaction that stamped updated_at before the watermark but committed after it is still noticed.
+OVERLAP = timedelta(seconds=30)
+TOKEN_SALT = "inbox.list.updates"
+# Query parameters that are not filters (the live endpoint's own, and paging).
+NOT_FILTERS = ("since", "cursor")
+
+
+# ------------------------------------------------------------------------------------------ helpers
+def conversation_url(conversation_id: int) -> str:
+    try:
+        return reverse("inbox:conversation", args=[conversation_id])
+    except NoReverseMatch:
+        # The conversation page's route belongs to another part of the inbox; until it exists.
+        return f"/inbox/{conversation_id}/"
+
+
+def _query(params: QueryDict, **changes) -> str:
+    """The current query string with some parameters replaced (None removes one)."""
+    q = params.copy()
+    for name in NOT_FILTERS:
+        q.pop(name, None)
+    for name, value in changes.items():
+        q.pop(name, None)
+        if value is not None:
+            q[name] = value
+    return q.urlencode()
+
+
+def _fingerprint(base, watermark: datetime) -> str:
+    """What changed among the conversations the member can see since (watermark - OVERLAP): ids and times."""
+    # Served by conversation_updated_idx (organisation, updated_at); only recent changes come back.
+    changed = sorted(base.filter(updated_at__gt=watermark - OVERLAP).order_by().values_list("id", "updated_at"))
+    return hashlib.sha1(repr([(pk, at.isoformat()) for pk, at in changed]).encode()).hexdigest()[:20]
+
+
+def _presence_texts(ids: list[int], me: int) -> dict[int, str]:
+    found = presence.presence_for(ids)
+    return {pk: text for pk, people in found.items() if (text := presence.describe(people, exclude_user_id=me))}
+
+
+def _presence_fingerprint(texts: dict[int, str]) -> str:
+    return hashlib.sha1(json.dumps(sorted(texts.items())).encode()).hexdigest()[:20]
+
+
+def _token(membership: Membership, watermark: datetime, rows_fp: str, ids: list[int], presence_fp: str) -> str:
+    return signing.dumps(
+        {"m": membership.pk, "w": watermark.isoformat(), "f": rows_fp, "ids": ids, "p": presence_fp},
+        salt=TOKEN_SALT,
+        compress=True,
+    )
+
+
+def _read_token(raw: str, membership: Membership) -> dict:
+    try:
+        data = signing.loads(raw, salt=TOKEN_SALT)
+        if data["m"] != membership.pk:
+            raise ValueError("another member's token")
+        data["w"] = datetime.fromisoformat(data["w"])
+        data["ids"] = [int(i) for i in data["ids"]][:500]
+        return data
+    except (signing.BadSignature, KeyError, TypeError, ValueError):
+        raise FilterError({"since": "This page is out of date; reload it."}) from None
+
+
+def _badges(rows: list[Conversation], now: datetime, presence_texts: dict[int, str]) -> None:
+    """What each row shows, computed once here so the template only prints."""
+    for row in rows:
+        row.url = conversation_url(row.pk)
+        row.priority_label = Priority(row.priority).label
+        open_ = row.status != ConversationStatus.CLOSED
+        if row.first_responded_at is None and row.first_response_due_at:
+            row.due_at = row.first_response_due_at
+            row.due_label = "First reply due"
+        else:
+            row.due_at = row.resolution_due_at
+            row.due_label = "Resolve by"
+        row.is_overdue = bool(open_ and row.due_at and row.due_at < now)
+        row.waiting_for = (now - row.waiting_since) if row.waiting_since and open_ else None
+        row.flag_labels = []
+        if row.risk_terms:
+            row.flag_labels.append("At risk: " + ", ".join(str(t) for t in row.risk_terms))
+        if row.sentiment is not None and row.sentiment <= ANGRY:
+            row.flag_labels.append("Flagged: angry")
+        if row.flagged and not row.flag_labels:
+            row.flag_labels.append("Flagged")
+        row.presence_text = presence_texts.get(row.pk, "")
+
+
+def _choices(membership: Membership) -> dict:
+    """The filter form's options, narrowed to what the member can see (one query each)."""
+    departments = Department.objects.for_organisation(membership.organisation_id).active()
+    if not membership.sees_all_departments:
+        departments = departments.filter(pk__in=membership.department_ids)
+    channels = Channel.objects.for_organisation(membership.organisation_id).select_related("department")
+    if not membership.sees_all_departments:
+        channels = channels.filter(department_id__in=membership.department_ids)
+    members = (
+        Membership.objects.visible_to(membership).active().select_related("user").order_by("user__full_name", "user__email")
+    )
+    return {
+        "departments": list(departments.order_by("name")),
+        "channels": list(channels.order_by("platform", "handle")),
+        "platforms": Platform.choices,
+        "statuses": ConversationStatus.choices,
+        "priorities": Priority.choices,
+        "tags": list(Tag.objects.for_organisation(membership.organisation_id).by_name()),
+        "members": [m.user for m in members],
+    }
+
+
+@dataclasses.dataclass
+class ListState:
+    rows: list
+    next_cursor: str | None
+    counts: dict[str, int]
+    token: str
+
+
+def _list_state(request: HttpRequest, flt: ConversationFilter) -> ListState:
+    membership = request.membership
+    base = Conversation.objects.visible_to(membership)
+    # The fingerprint first: a change landing between the two reads makes the next poll re-render.
+    watermark = timezone.now()
+    rows_fp = _fingerprint(base, watermark)
+    rows, next_cursor = flt.page(flt.apply(base, membership).for_list())
+    counts = status_counts(dataclasses.replace(flt, status=[]).apply(base, membership))
+    ids = [row.pk for row in rows]
+    texts = _presence_texts(ids, membership.user_id)
+    _badges(rows, watermark, texts)
+    token = _token(membership, watermark, rows_fp, ids, _presence_fingerprint(texts))
+    return ListState(rows=rows, next_cursor=next_cursor, counts=counts, token=token)
+
+
+def _tabs(request: HttpRequest, flt: ConversationFilter, counts: dict[str, int]) -> list[dict]:
+    chosen = flt.status
+    tabs = [
+        {
+            "label": label,
+            "count": counts.get(value, 0),
+            "url": "?" + _query(request.GET, status=value),
+            "current": chosen == [value],
+        }
+        for value, label in ConversationStatus.choices
+    ]
+    tabs.append(
+        {"label": "All", "count": sum(counts.values()), "url": "?" + _query(request.GET, status="all"), "current": not chosen}
+    )
+    return tabs
+
+
+def _results_context(request: HttpRequest, flt: ConversationFilter, state: ListState) -> dict:
+    return {
+        "rows": state.rows,
+        "can_work": request.membership.can(Capability.WORK_INBOX),
+        "next_url": ("?" + _query(request.GET, cursor=state.next_cursor)) if state.next_cursor else "",
+        "first_url": ("?" + _query(request.GET)) if flt.cursor else "",
+        "tabs": _tabs(request, flt, state.counts),
+        "filtered": flt,
+    }
+
+
+# -------------------------------------------------------------------------------------------- views
+@member_required()
+@require_GET
+def inbox_list(request: HttpRequest) -> HttpResponse:
+    membership = request.membership
+    context = {
+        "choices": _choices(membership),
+        "params": request.GET,
+        "can_work": membership.can(Capability.WORK_INBOX),
+        "me": membership.user,
+        "here": request.get_full_path(),
+        "first_page_url": reverse("inbox:list") + "?" + _query(request.GET),
+    }
+    try:
+        flt = ConversationFilter.from_params(request.GET, default_status=(ConversationStatus.OPEN,))
+        state = _list_state(request, flt)
+    except FilterError as exc:
+        context["filter_errors"] = exc.errors
+        return render(request, "inbox/list.html", context, status=400)
+    context.update(_results_context(request, flt, state))
+    context.update({"token": state.token, "later_page": bool(flt.cursor), "filter": flt})
+    return render(request, "inbox/list.html", context)
+
+
+@member_required()
+@require_GET
+def inbox_list_updates(request: HttpRequest) -> HttpResponse:
+    """204 when nothing the member can see changed since the token; else fragments and a new token (JSON)."""
+    membership = request.membership
+    try:
+        flt = ConversationFilter.from_params(request.GET, default_status=(ConversationStatus.OPEN,))
+        since = _read_token(request.GET.get("since", ""), membership)
+    except FilterError as exc:
+        return JsonResponse({"errors": exc.errors}, status=400)
+    base = Conversation.objects.visible_to(membership)
+    rows_changed = _fingerprint(base, since["w"]) != since["f"]
+    if rows_changed and not flt.cursor:
+        state = _list_state(request, flt)
+        context = _results_context(request, flt, state)
+        return JsonResponse(
+            {
+                "token": state.token,
+                "results_html": render_to_string("inbox/list_results.html", context, request=request),
+                "tabs_html": render_to_string("inbox/list_tabs.html", context, request=request),
+                "ids": [row.pk for row in state.rows],
+            }
+        )
+    texts = _presence_texts(since["ids"], membership.user_id)
+    presence_fp = _presence_fingerprint(texts)
+    if not rows_changed and presence_fp == since["p"]:
+        return HttpResponse(status=204)
+    watermark, rows_fp = since["w"], since["f"]
+    if rows_changed:
+        # A later page keeps its rows (they would shift under the reader); it offers the first page instead.
+        watermark = timezone.now()
+        rows_fp = _fingerprint(base, watermark)
+    body = {
+        "token": _token(membership, watermark, rows_fp, since["ids"], presence_fp),
+        "presence": {str(pk): texts.get(pk, "") for pk in since["ids"]},
+    }
+    if rows_changed:
+        body["notice"] = True
+        body["first_url"] = reverse("inbox:list") + "?" + _query(request.GET)
+    return JsonResponse(body)
+
+
+@member_required(Capability.WORK_INBOX)
+@require_POST
+def inbox_bulk(request: HttpRequest) -> HttpResponse:
+    action = request.POST.get("action", "")
+    value = {"assign": request.POST.get("assignee", ""), "tag": request.POST.get("tag_name", "")}.get(action, "")
+    ids = request.POST.getlist("ids")
+    try:
+        changed = bulk_apply(actor=request.membership, conversation_ids=ids, action=action, value=value)
+    except ValidationError as exc:
+        for error in exc.messages:
+            messages.error(request, error)
+    except Conversation.DoesNotExist:
+        messages.error(request, "Some of the chosen conversations are no longer available to you. Nothing was changed.")
+    else:
+        done = {"assign": "assigned", "tag": "tagged", "close": "closed"}[action]
+        noun = "conversation" if changed == 1 else "conversations"
+        messages.success(request, f"{changed} {noun} {done}." if changed else f"Nothing to change: already {done}.")
+    return redirect(_safe_next(request))
+
+
+@member_required()
+@require_POST
+def conversation_presence(request: HttpRequest, pk: int) -> HttpResponse:
+    """Heartbeat from an open conversation page: state=viewing|replying. Answers who else is there."""
+    membership = request.membership
+    conversation = get_visible_or_404(Conversation.objects.only("pk"), membership, pk=pk)
+    state = request.POST.get("state") or presence.VIEWING
+    if state not in presence.STATES:
+        return JsonResponse({"errors": {"state": "Use viewing or replying."}}, status=400)
+    if state == presence.REPLYING and not membership.can(Capability.WORK_INBOX):
+        # Someone who cannot reply is only ever looking.
+        state = presence.VIEWING
+    if request.POST.get("leave") == "1":
+        presence.presence_leave(conversation.pk, request.user)
+    else:
+        presence.presence_touch(conversation.pk, request.user, state)
+    people = presence.presence_for([conversation.pk]).get(conversation.pk, [])
+    others = [p for p in people if p["user_id"] != membership.user_id]
+    return JsonResponse({"others": others, "text": presence.describe(others)})
+
+
+def _safe_next(request: HttpRequest) -> str:
+    target = request.POST.get("next", "")
+    list_path = reverse("inbox:list")
+    if target and target.startswith(list_path) and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return target
+    return list_path
+
+
+urls = [
+    path("inbox/", inbox_list, name="list"),
+    path("inbox/updates/", inbox_list_updates, name="list_updates"),
+    path("inbox/bulk/", inbox_bulk, name="bulk"),
+    path("inbox/<int:pk>/presence/", conversation_presence, name="presence"),
+]
