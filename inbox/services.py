@@ -324,3 +324,18 @@ def bulk_apply(
         else:
             raise ValidationError({"action": "Choose assign, tag or close."})
     return changed
+
+
+# ----------------------------------------------------------------------------------- notifications
+def notifications_mark_read(*, membership: Membership) -> int:
+    """Marks the person's own notifications in this organisation read.
+
+    Not audited: read marks are one person's view of their notices, not a change to anyone's work
+    (the notes and approvals they point at are audited where they happen).
+    """
+    return (
+        Notification.objects.visible_to(membership)
+        .for_user(membership.user_id)
+        .unread()
+        .update(read_at=timezone.now())
+    )

@@ -282,7 +282,7 @@ def test_rows_show_flags_overdue_priority_tags_assignee_and_presence(personas, a
     assert f"{agent.user} is viewing" not in html
 
 
-def test_nav_has_inbox_link_with_unread_notification_count(personas, agent, client):
+def test_nav_has_inbox_link_and_a_notifications_link_with_the_unread_count(personas, agent, client):
     conversation = make_conversation(personas.a)
     Notification.objects.create(organisation=personas.a.organisation, user=agent.user, conversation=conversation, text="x")
     Notification.objects.create(
@@ -290,7 +290,9 @@ def test_nav_has_inbox_link_with_unread_notification_count(personas, agent, clie
     )
     html = client.get(LIST).content.decode()
     assert 'aria-current="page">Inbox' in html
-    assert "1<span class=\"visually-hidden\"> unread notification</span>" in html
+    assert 'href="/inbox/notifications/">Notifications <span class="badge rounded-pill text-bg-dark">1<span' in html
+    Notification.objects.update(read_at=timezone.now())
+    assert "/inbox/notifications/" not in client.get(LIST).content.decode()
 
 
 # ------------------------------------------------------------------------------------ live updates
