@@ -41,6 +41,7 @@ class EventType(models.TextChoices):
     CHANNEL_DISCONNECTED = "channel.disconnected", "Channel disconnected"
     CHANNEL_NEEDS_REAUTH = "channel.needs_reauth", "Channel needs reconnecting"
     CHANNEL_RATE_LIMITED = "channel.rate_limited", "Channel rate limited"
+    CHANNEL_RECOVERED = "channel.recovered", "Channel healthy again"
     CHANNEL_GRANT_CHANGED = "channel.grant_changed", "Channel grant changed"
     CHANNEL_CREDENTIALS_REENCRYPTED = "channel.credentials_reencrypted", "Channel credentials re-encrypted"
     CONVERSATION_ASSIGNED = "conversation.assigned", "Conversation assigned"

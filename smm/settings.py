@@ -211,7 +211,21 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
-CELERY_BEAT_SCHEDULE: dict = {}
+CELERY_BEAT_SCHEDULE: dict = {
+    # Hands out the channels whose poll is due (each at its own poll_interval_seconds, 30 s by default).
+    "inbox-poll-due-channels": {
+        "task": "inbox.tasks.polling.poll_due_channels",
+        "schedule": 5.0,
+        # A sweep still queued after 5 s is stale: the next one does its work.
+        "options": {"expires": 5},
+    },
+    # Replies left "sending" by a killed worker become unknown and are reconciled; stray pending ones re-queued.
+    "inbox-sweep-stuck-replies": {
+        "task": "inbox.tasks.replies.sweep_stuck_replies",
+        "schedule": 60.0,
+        "options": {"expires": 60},
+    },
+}
 REDIS_URL = env_str("REDIS_URL", "")
 
 REST_FRAMEWORK = {
@@ -272,6 +286,10 @@ GRAPH_API_VERSION = env_str("GRAPH_API_VERSION", "v21.0")
 FACEBOOK_LOGIN_URL = env_str("FACEBOOK_LOGIN_URL", f"{SIM_URL}/graph/dialog/oauth")
 FACEBOOK_APP_ID = env_str("FACEBOOK_APP_ID", "sim-facebook-app")
 FACEBOOK_APP_SECRET = env_str("FACEBOOK_APP_SECRET", "sim-facebook-secret")
+# Webhooks (inbox/views/webhooks.py). Empty: the receiver refuses everything (no handshake, no signature passes).
+FACEBOOK_WEBHOOK_VERIFY_TOKEN = env_str("FACEBOOK_WEBHOOK_VERIFY_TOKEN", "")
+# The X app's consumer (API key) secret: signs Account Activity deliveries and answers the CRC check.
+X_CONSUMER_SECRET = env_str("X_CONSUMER_SECRET", "")
 BLUESKY_SERVICE_URL = env_str("BLUESKY_SERVICE_URL", f"{SIM_URL}/bsky").rstrip("/")
 # Mastodon instances are named by the person connecting; this one is the simulator's.
 MASTODON_SIM_INSTANCE_URL = f"{SIM_URL}/mastodon"

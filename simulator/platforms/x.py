@@ -19,7 +19,7 @@ from typing import Any
 from werkzeug.routing import Rule
 from werkzeug.wrappers import Request, Response
 
-from simulator.platforms.base import PlatformSim, bearer_token, json_response
+from simulator.platforms.base import PlatformSim, bearer_token, json_response, request_json
 from simulator.platforms.x_dms import DirectMessagesMixin
 from simulator.platforms.x_oauth import OAuthMixin, token_record
 from simulator.platforms.x_protocol import (
@@ -110,6 +110,8 @@ class Sim(TweetsMixin, DirectMessagesMixin, OAuthMixin, PlatformSim):
             Rule("/2/oauth2/revoke", endpoint="oauth_revoke", methods=["POST"]),
             Rule("/i/oauth2/authorize", endpoint="authorize", methods=["GET", "POST"]),
             Rule("/img/avatar/<user_id>", endpoint="avatar_image", methods=["GET"]),
+            # Simulator control, not X: how late new posts show in mention timelines (see set_index_delay).
+            Rule("/_sim/index_delay", endpoint="set_index_delay", methods=["POST"]),
         ]
 
     # ------------------------------------------------------------------------------------ seed
@@ -220,6 +222,16 @@ class Sim(TweetsMixin, DirectMessagesMixin, OAuthMixin, PlatformSim):
         if user is None:
             return {"errors": [not_found_error("user", username, "username")]}
         return {"data": self._render_user(call, user, requested_fields(call, "user.fields"))}
+
+    def set_index_delay(self, request: Request) -> Response:
+        """Posts made from now on appear in mention timelines only this many (simulated) seconds later, keeping
+        their ids: X's indexing lag, which lets a since_id cursor pass over a post that shows up late."""
+        try:
+            seconds = max(0.0, float(request_json(request).get("seconds", 0)))
+        except (TypeError, ValueError):
+            return json_response({"error": "seconds must be a number"}, 400)
+        self.state["index_delay"] = seconds
+        return json_response({"index_delay": seconds})
 
     def avatar_image(self, request: Request, user_id: str) -> Response:
         user = self.state["users"].get(user_id)

@@ -45,7 +45,9 @@ class TweetsMixin:
         check_query(call, TIMELINE_QUERY)
         if user_id not in self.state["users"]:
             return {"errors": [not_found_error("user", user_id)]}
-        tweets = [t for t in self.state["tweets"].values() if user_id in t["mention_ids"] and t["author_id"] != user_id]
+        now = self.store.now()
+        tweets = [t for t in self.state["tweets"].values()
+                  if user_id in t["mention_ids"] and t["author_id"] != user_id and t.get("visible_at", 0) <= now]
         return self._timeline(call, tweets)
 
     @endpoint(limit=1500)
@@ -192,6 +194,8 @@ class TweetsMixin:
             "mention_ids": self._mentioned_ids(text), "media_keys": [self.state["media"][m]["media_key"] for m in media_ids],
             "likes": [], "retweets": [], "impressions": 0,
         }
+        if self.state.get("index_delay"):
+            tweet["visible_at"] = tweet["created_at"] + self.state["index_delay"]
         if reply_to:
             tweet["in_reply_to_user_id"] = reply_to["author_id"]
             tweet["referenced_tweets"] = [{"type": "replied_to", "id": reply_to["id"]}]

@@ -479,3 +479,12 @@ def test_roles_without_the_inbox_cannot_reply(personas, sim):
     with pytest.raises(Conversation.DoesNotExist):
         reply_create(actor=a.members["agent"], conversation_id=comms.pk, text="Hello")
     assert Reply.objects.count() == 0
+
+
+def test_beat_sweeps_stuck_replies_every_minute():
+    from django.conf import settings
+
+    from smm.celery import app
+
+    entry = settings.CELERY_BEAT_SCHEDULE["inbox-sweep-stuck-replies"]
+    assert entry["task"] in app.tasks and entry["schedule"] <= 60
