@@ -174,9 +174,13 @@ class BlueskyConnector(Connector):
         return None
 
     def find_dm(self, *, conversation_key: str, recipient_id: str, text: str) -> Published | None:
+        self._ensure_session()
+        if not conversation_key and recipient_id:
+            # A message to someone from a public conversation went into the conversation with that member.
+            convo = self._call("GET", "chat.bsky.convo.getConvoForMembers", params={"members": [recipient_id]}, chat=True)
+            conversation_key = (convo.get("convo") or {}).get("id", "")
         if not conversation_key:
             return None
-        self._ensure_session()
         body = self._call("GET", "chat.bsky.convo.getMessages", params={"convoId": conversation_key, "limit": PAGE_SIZE},
                           chat=True)
         for message in body.get("messages") or []:

@@ -355,7 +355,19 @@ class FacebookConnector(_GraphConnector):
         return Published(platform_id=created["id"], url=self._address(created["id"], "permalink_url"))
 
     def find_reply(self, *, in_reply_to: str, text: str) -> Published | None:
-        body = self.call("GET", f"{in_reply_to}/comments",
+        found = self._find_comment(in_reply_to, text)
+        if found is None and not in_reply_to.startswith(f"{self.page_id}_"):
+            # Facebook threads one level deep: an answer to a reply is stored under the first comment of the thread.
+            try:
+                parent = (self.call("GET", in_reply_to, params={"fields": "parent{id}"}).get("parent") or {}).get("id")
+            except PermanentError:
+                parent = None  # a post (a mention), not a comment: it has no thread above it
+            if parent:
+                found = self._find_comment(parent, text)
+        return found
+
+    def _find_comment(self, object_id: str, text: str) -> Published | None:
+        body = self.call("GET", f"{object_id}/comments",
                          params={"fields": "id,message,from{id},permalink_url", "limit": PAGE_SIZE, "order": "reverse_chronological"})
         for comment in body.get("data") or []:
             if (comment.get("from") or {}).get("id") == self.page_id and same_text(text, comment.get("message", "")):
@@ -490,14 +502,34 @@ class InstagramConnector(_GraphConnector):
         return Published(platform_id=created["id"], url=self._address(created["id"], "media{permalink}"))
 
     def find_reply(self, *, in_reply_to: str, text: str) -> Published | None:
+        fields = "id,text,from{id}"
         for edge in ("replies", "comments"):
             try:
-                body = self.call("GET", f"{in_reply_to}/{edge}", params={"fields": "id,text,from{id}", "limit": PAGE_SIZE})
+                body = self.call("GET", f"{in_reply_to}/{edge}", params={"fields": fields, "limit": PAGE_SIZE})
             except PermanentError:
                 continue
-            for comment in body.get("data") or []:
-                if (comment.get("from") or {}).get("id") == self.ig_user_id and same_text(text, comment.get("text", "")):
-                    return Published(platform_id=comment["id"], url="")
+            found = self._own_comment(body, text)
+            if found is not None:
+                return found
+        # Instagram threads one level deep: an answer to a reply is stored under the first comment of the thread.
+        try:
+            parent = self.call("GET", in_reply_to, params={"fields": "parent_id"}).get("parent_id")
+        except PermanentError:
+            parent = None  # not a comment
+        if parent:
+            return self._own_comment(self.call("GET", f"{parent}/replies", params={"fields": fields, "limit": PAGE_SIZE}), text)
+        # Someone else's media that mentions us (answered through /mentions): read it through mentioned_media.
+        try:
+            body = self.call("GET", self.ig_user_id, params={
+                "fields": f"mentioned_media.media_id({in_reply_to}){{comments.limit({PAGE_SIZE}){{{fields}}}}}"})
+        except PermanentError:
+            return None
+        return self._own_comment((body.get("mentioned_media") or {}).get("comments") or {}, text)
+
+    def _own_comment(self, body: Mapping[str, Any], text: str) -> Published | None:
+        for comment in body.get("data") or []:
+            if (comment.get("from") or {}).get("id") == self.ig_user_id and same_text(text, comment.get("text", "")):
+                return Published(platform_id=comment["id"], url="")
         return None
 
     def send_dm(self, *, conversation_key: str, recipient_id: str, text: str) -> Published:

@@ -430,9 +430,17 @@ class MastodonConnector(Connector):
         return None
 
     def find_dm(self, *, conversation_key: str, recipient_id: str, text: str) -> Published | None:
+        # Only a message to this person counts: the same words (an out-of-hours reply) go to others too.
+        people = {str(recipient_id)} if recipient_id else set()
+        if not people and conversation_key:
+            conversation = self._find_conversation(conversation_key) or {}
+            people = {str(a.get("id")) for a in conversation.get("accounts") or []}
+        if not people:
+            return None
         # The author sees their own direct statuses in their account's statuses.
         for status in self._call("api", self.api.account_statuses, self._own_id(), limit=40):
-            if status.get("visibility") == "direct" and same_text(text, status_text(status)):
+            mentioned = {str(m.get("id")) for m in status.get("mentions") or []}
+            if status.get("visibility") == "direct" and people & mentioned and same_text(text, status_text(status)):
                 return published_from(status)
         return None
 
