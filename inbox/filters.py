@@ -29,6 +29,11 @@ SEARCH_MIN = 2
 SEARCH_MAX = 200
 
 
+def is_number(value: str) -> bool:
+    """ASCII digits only: str.isdigit() also accepts "²", which int() and the database refuse."""
+    return value.isascii() and value.isdigit()
+
+
 class FilterError(ValueError):
     def __init__(self, errors: dict[str, str]):
         super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
@@ -42,7 +47,7 @@ def _ints(values: list[str], name: str, errors: dict) -> list[int]:
             part = part.strip()
             if not part:
                 continue
-            if not part.isdigit():
+            if not is_number(part):
                 errors[name] = "Must be whole numbers."
                 return []
             out.append(int(part))
@@ -102,13 +107,13 @@ class ConversationFilter:
         priorities = [p for v in getlist("priority") for p in str(v).split(",") if p]
         by_name = {label.lower(): value for value, label in Priority.choices}
         try:
-            f.priority = [int(p) if p.isdigit() else by_name[p.lower()] for p in priorities]
+            f.priority = [int(p) if is_number(p) else by_name[p.lower()] for p in priorities]
             if any(p not in Priority.values for p in f.priority):
                 raise KeyError
         except KeyError:
             errors["priority"] = "Choose from: low, normal, high, urgent."
         f.assignee = get("assignee")
-        if f.assignee and f.assignee not in ("me", "unassigned") and not f.assignee.isdigit():
+        if f.assignee and f.assignee not in ("me", "unassigned") and not is_number(f.assignee):
             errors["assignee"] = "Use me, unassigned or a member's id."
         for name in ("flagged", "overdue"):
             value = get(name).lower()
@@ -127,7 +132,7 @@ class ConversationFilter:
         f.cursor = get("cursor")
         size = get("page_size")
         if size:
-            if not size.isdigit() or not 1 <= int(size) <= MAX_PAGE_SIZE:
+            if not is_number(size) or not 1 <= int(size) <= MAX_PAGE_SIZE:
                 errors["page_size"] = f"Must be between 1 and {MAX_PAGE_SIZE}."
             else:
                 f.page_size = int(size)

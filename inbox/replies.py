@@ -64,6 +64,9 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 5
 # A reply still "sending" after this long lost its worker (killed, redeployed): its outcome is unknown.
 STUCK_AFTER = timedelta(minutes=5)
+# An unknown outcome the platform still cannot confirm after this long fails, asking a person to check the
+# platform before retrying (the retry button), rather than being re-read every minute for ever.
+UNKNOWN_GIVE_UP_AFTER = timedelta(hours=24)
 # Wait before reading the platform after an ambiguous failure, so a post still being stored shows up.
 RECONCILE_DELAY_SECONDS = 5
 MAX_BACKOFF_SECONDS = 600
@@ -540,10 +543,14 @@ def reconcile(reply_id: int) -> str:
                                           text=reply.text)
             else:
                 found = connector.find_reply(in_reply_to=reply.in_reply_to_id or conversation.key, text=reply.text)
-    except TransientError:
+    except TransientError as exc:
+        if _give_up_unknown(reply, exc.message):
+            return "failed"
         # Still unknown; the task retries the reading, the sweeper later if it gives up.
         raise
     except ConnectorError as exc:
+        if _give_up_unknown(reply, exc.message):
+            return "failed"
         # The platform cannot be read now (reconnect, not supported): stay unknown, never resend blindly.
         Reply.objects.filter(pk=reply.pk, state=ReplyState.UNKNOWN).update(
             last_error=f"Could not check the platform: {exc.message}"[:500]
@@ -565,6 +572,22 @@ def reconcile(reply_id: int) -> str:
         _audit(reply, EventType.REPLY_RECONCILED, {**_describe(reply), "outcome": "not found, resent"})
         _enqueue_send(reply.pk)
     return "resent"
+
+
+def _give_up_unknown(reply: Reply, reason: str) -> bool:
+    """After UNKNOWN_GIVE_UP_AFTER of failing to read the platform, the reply fails with a plain instruction."""
+    started = reply.claimed_at or reply.created_at
+    if timezone.now() - started < UNKNOWN_GIVE_UP_AFTER:
+        return False
+    message = (
+        "Civic Desk could not confirm with the platform whether this reply was sent "
+        f"(last answer: {reason}). Look at the conversation on the platform before you retry."
+    )[:500]
+    with transaction.atomic():
+        if not _move(reply, [ReplyState.UNKNOWN], state=ReplyState.FAILED, last_error=message):
+            return False
+        _audit(reply, EventType.REPLY_FAILED, {**_describe(reply), "reason": message, "attempts": reply.attempts})
+    return True
 
 
 def sweep_stuck(*, now: datetime | None = None) -> dict[str, int]:

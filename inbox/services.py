@@ -18,6 +18,7 @@ from accounts.models import Department, Membership, User
 from accounts.roles import Capability
 from audit.models import EventType
 from audit.services import record
+from inbox.filters import is_number
 from inbox.models import Conversation, ConversationStatus, Note, Notification, Priority, Tag
 
 BULK_LIMIT = 500
@@ -129,9 +130,12 @@ def conversation_set_status(*, actor: Membership, conversation_id: int, status: 
         if status == ConversationStatus.CLOSED:
             conversation.closed_at = now
             conversation.waiting_since = None
+            # Dealt with: the tone flag ends with it; new inbound that reopens it is assessed afresh.
+            conversation.flagged = False
+            conversation.risk_terms = []
         else:
             conversation.closed_at = None
-        _touch(conversation, ["status", "closed_at", "waiting_since"])
+        _touch(conversation, ["status", "closed_at", "waiting_since", "flagged", "risk_terms"])
         _audit(actor, conversation, EventType.CONVERSATION_STATUS_CHANGED, {"status": {"from": before, "to": status}})
         return conversation
 
@@ -306,12 +310,13 @@ def bulk_apply(
         elif action == "assign":
             if value in ("", "none"):
                 for pk in ids:
+                    before = Conversation.objects.filter(pk=pk).values_list("assignee_id", flat=True).first()
                     conversation_assign(actor=actor, conversation_id=pk, unassign=True)
-                    changed += 1
+                    changed += before is not None
             else:
                 user_id = actor.user_id if value == "me" else value
                 assignee = User.objects.filter(
-                    pk=user_id if str(user_id).isdigit() else 0,
+                    pk=user_id if is_number(str(user_id)) else 0,
                     memberships__organisation_id=actor.organisation_id,
                     memberships__is_active=True,
                 ).first()

@@ -34,6 +34,7 @@ from django.conf import settings
 from channels_app.connectors.base import (
     Account,
     AccountStats,
+    Ambiguous,
     AuthExpired,
     Connector,
     ConnectorError,
@@ -153,7 +154,8 @@ class XConnector(Connector):
             raise PermanentError("A direct message needs a conversation or a recipient.")
         data = body.get("data") or {}
         if not data.get("dm_event_id"):
-            raise PermanentError("X did not confirm the direct message.")
+            # Accepted (2xx) but no id: it may well exist. Whoever sent must read it back, not resend.
+            raise Ambiguous("X accepted the direct message but did not say its id.")
         return Published(platform_id=str(data["dm_event_id"]), url=f"https://x.com/messages/{data.get('dm_conversation_id', '')}")
 
     def find_reply(self, *, in_reply_to: str, text: str) -> Published | None:
@@ -242,7 +244,7 @@ class XConnector(Connector):
     def _published(self, body: Mapping[str, Any]) -> Published:
         data = body.get("data") or {}
         if not data.get("id"):
-            raise PermanentError("X did not confirm the post.")
+            raise Ambiguous("X accepted the post but did not say its id.")
         post_id = str(data["id"])
         try:
             handle = self._handle()

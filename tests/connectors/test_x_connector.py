@@ -502,3 +502,31 @@ class socket_closed_port:
 
     def __exit__(self, *exc) -> None:
         self._socket.close()
+
+
+def test_a_write_accepted_without_an_id_is_ambiguous_not_refused():
+    """2xx with no id: the post may exist. Ambiguous makes the reply flow read it back instead of failing it
+    (a failed reply offers a retry button, which would post a second copy)."""
+    import threading
+
+    from werkzeug.serving import make_server
+    from werkzeug.wrappers import Request, Response
+
+    from channels_app.connectors.base import Ambiguous
+
+    @Request.application
+    def accepts_without_id(request):
+        return Response(json.dumps({"data": {}}), status=201, content_type="application/json")
+
+    server = make_server("127.0.0.1", 0, accepts_without_id)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        odd = XConnector(base_url=f"http://127.0.0.1:{server.server_port}", credentials=dict(COUNCIL["credentials"]),
+                         account_id=COUNCIL_ID, timeout=2)
+        with pytest.raises(Ambiguous):
+            odd.reply(in_reply_to="1", text="Thanks, we are on it.")
+        with pytest.raises(Ambiguous):
+            odd.send_dm(conversation_key=f"{COUNCIL_ID}-{CITIZEN_ID}", recipient_id="", text="Hello")
+    finally:
+        server.shutdown()

@@ -29,7 +29,10 @@ def test_several_tags_match_a_conversation_once(personas):
     "params, field",
     [({"status": "archived"}, "status"), ({"priority": "9"}, "priority"), ({"channel": "x"}, "channel"),
      ({"q": "a"}, "q"), ({"sort": "random"}, "sort"), ({"page_size": "0"}, "page_size"),
-     ({"assignee": "someone"}, "assignee"), ({"flagged": "maybe"}, "flagged"), ({"platform": "myspace"}, "platform")],
+     ({"assignee": "someone"}, "assignee"), ({"flagged": "maybe"}, "flagged"), ({"platform": "myspace"}, "platform"),
+     # Digits int() refuses although str.isdigit() accepts them.
+     ({"channel": "²"}, "channel"), ({"assignee": "²"}, "assignee"), ({"page_size": "²"}, "page_size"),
+     ({"priority": "²"}, "priority"), ({"tag": "1,²"}, "tag")],
 )
 def test_bad_parameters_are_named(params, field):
     with pytest.raises(FilterError) as error:

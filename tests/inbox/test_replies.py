@@ -229,6 +229,24 @@ def test_unknown_reply_not_found_on_the_platform_is_sent_again_once(personas, si
                              EventType.REPLY_SENT]
 
 
+def test_an_outcome_the_platform_cannot_confirm_for_a_day_fails_with_an_instruction(personas, sim):
+    a = personas.a
+    conversation = x_conversation(a, sim)
+    reply = reply_create(actor=a.members["agent"], conversation_id=conversation.pk, text="We are on it.")
+    sim.fault("x", "server_error", path="/2/tweets", method="POST")
+    assert send_reply(reply.pk) == "unknown"
+    # Reading the platform keeps failing, and the question has been open for more than a day.
+    sim.fault("x", "server_error", method="GET", times=100)
+    Reply.objects.filter(pk=reply.pk).update(claimed_at=timezone.now() - timedelta(hours=25))
+    assert reconcile_reply(reply.pk) == "failed"
+    reply.refresh_from_db()
+    assert reply.state == ReplyState.FAILED
+    assert "could not confirm with the platform" in reply.last_error
+    assert "before you retry" in reply.last_error
+    assert events(reply)[-1] == EventType.REPLY_FAILED
+    assert council_replies(sim) == []
+
+
 def test_worker_lost_while_sending_is_swept_to_unknown_and_reconciled(personas, sim):
     a = personas.a
     conversation = x_conversation(a, sim)

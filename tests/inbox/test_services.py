@@ -179,6 +179,21 @@ def test_bulk_is_all_or_nothing_and_refuses_foreign_ids(personas):
     theirs.refresh_from_db()
     assert mine.status == theirs.status == "open"
     for ids, action, value in (([], "close", ""), ([mine.pk], "explode", ""), (["x"], "close", ""),
-                               ([mine.pk], "assign", "999999"), ([mine.pk], "tag", "  ")):
+                               ([mine.pk], "assign", "999999"), ([mine.pk], "assign", "²"), ([mine.pk], "tag", "  ")):
         with pytest.raises(ValidationError):
             services.bulk_apply(actor=agent, conversation_ids=ids, action=action, value=value)
+
+
+def test_closing_ends_the_tone_flag(personas):
+    conversation = make_conversation(personas.a, flagged=True, risk_terms=["threat"])
+    services.conversation_set_status(actor=personas.a.members["agent"], conversation_id=conversation.pk, status="closed")
+    conversation.refresh_from_db()
+    assert conversation.flagged is False and conversation.risk_terms == []
+
+
+def test_bulk_unassign_counts_only_conversations_that_had_someone(personas):
+    agent = personas.a.members["agent"]
+    channel = make_channel(personas.a)
+    assigned = make_conversation(personas.a, channel=channel, assignee=agent.user)
+    nobody = make_conversation(personas.a, channel=channel)
+    assert services.bulk_apply(actor=agent, conversation_ids=[assigned.pk, nobody.pk], action="assign", value="none") == 1
