@@ -4,7 +4,7 @@ audit event in the same transaction.
 
 Who may do what:
 - department policy (targets, office hours, reply approval), saved replies of a department, the out-of-hours
-  reply of a channel: MANAGE_INBOX, for the actor's own departments (admins: all);
+  reply and the poll interval of a channel: MANAGE_INBOX, for the actor's own departments (admins: all);
 - organisation-wide saved replies and bank holidays: MANAGE_INBOX and organisation-wide (admins), since they
   change every department's inbox;
 - risk keywords (organisation-wide): MANAGE_INBOX;
@@ -25,6 +25,7 @@ from accounts.models import Department, Membership, User
 from accounts.roles import Capability
 from audit.models import EventType
 from audit.services import diff, record
+from channels_app.models import Channel
 from channels_app.text import validate_text
 from inbox.models import BankHoliday, InboxPolicy, OutOfHoursReply, QuarantinedItem, RiskKeyword, SavedReply
 from inbox.sla import validate_office_hours
@@ -472,6 +473,50 @@ def out_of_hours_update(*, actor: Membership, channel, enabled: bool, text: str)
                 changes=changes,
             )
     return reply
+
+
+# ------------------------------------------------------------------------------------ poll interval
+POLL_INTERVAL_MIN = 10
+POLL_INTERVAL_MAX = 3600
+POLL_INTERVAL_ERROR = f"Choose a whole number of seconds from {POLL_INTERVAL_MIN} to {POLL_INTERVAL_MAX}."
+
+
+def poll_interval_update(*, actor: Membership, channel, seconds: int):
+    """Sets how often the channel is polled for new inbound (10 s to an hour).
+
+    Takes effect at the next poll: the poll that is running (if any) schedules the one after it with the interval
+    it read, and a shorter interval brings a next poll that was further off forward to now + the new interval.
+    """
+    _same_organisation(actor, channel)
+    _require_department(actor, channel.department_id)
+    if isinstance(seconds, bool) or not isinstance(seconds, int) or not (
+        POLL_INTERVAL_MIN <= seconds <= POLL_INTERVAL_MAX
+    ):
+        raise ValidationError({"poll_interval_seconds": POLL_INTERVAL_ERROR})
+    with transaction.atomic():
+        locked = Channel.objects.connected().select_for_update().filter(pk=channel.pk).first()
+        if locked is None:
+            raise ValidationError("This channel was disconnected meanwhile.")
+        before = locked.poll_interval_seconds
+        if before == seconds:
+            return locked
+        soonest = timezone.now() + timedelta(seconds=seconds)
+        fields = ["poll_interval_seconds"]
+        locked.poll_interval_seconds = seconds
+        if locked.next_poll_at is not None and locked.next_poll_at > soonest:
+            locked.next_poll_at = soonest
+            fields.append("next_poll_at")
+        locked.save(update_fields=fields)
+        record(
+            organisation=actor.organisation_id,
+            department=locked.department_id,
+            event_type=EventType.INBOX_SETTINGS_CHANGED,
+            actor=actor.user,
+            target=locked,
+            changes={"poll_interval_seconds": {"from": before, "to": seconds}},
+        )
+    channel.poll_interval_seconds = seconds
+    return locked
 
 
 # ------------------------------------------------------------------------------------- quarantine

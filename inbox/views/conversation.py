@@ -16,6 +16,7 @@ from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import path
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.models import Department, User
@@ -50,6 +51,7 @@ TIMELINE_EVENTS = [
     EventType.CONVERSATION_REOPENED,
 ]
 EARLIER_CONVERSATIONS = 10
+PRIORITY_CHOICE_ERROR = "Choose low, normal, high or urgent."
 
 # Each platform's limit for a public reply and for a direct message (the limits inbox.replies checks), and how
 # static/inbox/conversation.js counts towards each ("weighted": twitter-text; "urls": Mastodon's graphemes with
@@ -245,6 +247,38 @@ def _counter(conversation: Conversation, mode: str, text: str) -> dict:
     }
 
 
+def service_level(conversation: Conversation, now: datetime | None = None) -> dict:
+    """The conversation's service-level state for the page.
+
+    Overdue follows the inbox filter's rule (inbox/filters.py): not closed, and either the first response is
+    past due with no response yet, or the resolution is past due.
+    """
+    now = now or timezone.now()
+    open_ = conversation.status != ConversationStatus.CLOSED
+    first_due = conversation.first_response_due_at
+    responded = conversation.first_responded_at
+    resolution_due = conversation.resolution_due_at
+    first_late = bool(open_ and first_due and responded is None and first_due < now)
+    resolution_late = bool(open_ and resolution_due and resolution_due < now)
+    late = []
+    if first_late:
+        late.append("the first response")
+    if resolution_late:
+        late.append("the resolution")
+    return {
+        "first_due": first_due,
+        "first_responded": responded,
+        # Answered, but only after the target had passed.
+        "first_met_late": bool(responded and first_due and responded > first_due),
+        "first_late": first_late,
+        "resolution_due": resolution_due,
+        "resolution_late": resolution_late,
+        "closed_at": conversation.closed_at if not open_ else None,
+        "overdue": first_late or resolution_late,
+        "overdue_text": " and ".join(late),
+    }
+
+
 def render_page(
     request: HttpRequest,
     conversation: Conversation,
@@ -286,6 +320,7 @@ def render_page(
         "note_text": note_text,
         "note_errors": note_errors or [],
         "counter": _counter(conversation, reply_mode, reply_text),
+        "sla": service_level(conversation),
     }
     if can_work:
         context["members"] = list(
@@ -372,6 +407,24 @@ def reply_reject(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 # ----------------------------------------------------------------------------------------- actions
+def _whole_number(raw: object) -> int | None:
+    """An id or a number typed by a person: plain ASCII digits (an optional minus for numbers), else None.
+
+    str.isdigit() alone accepts characters such as "²" that int() refuses, which would be a 500.
+    """
+    text = str(raw).strip()
+    digits = text[1:] if text.startswith("-") else text
+    if not (digits.isascii() and digits.isdigit()):
+        return None
+    return int(text)
+
+
+def _id(raw: object) -> int | None:
+    """A primary key from a form: a positive whole number that fits a bigint column, else None."""
+    value = _whole_number(raw)
+    return value if value is not None and 0 < value < 2**63 else None
+
+
 def _after_action(request: HttpRequest, conversation: Conversation) -> HttpResponse:
     """Back to the page, or to the inbox when the change took the conversation out of the person's sight."""
     if Conversation.objects.visible_to(request.membership).filter(pk=conversation.pk).exists():
@@ -397,10 +450,10 @@ def assign(request: HttpRequest, pk: int) -> HttpResponse:
     conversation = _conversation_or_404(request, pk, Capability.WORK_INBOX)
     membership = request.membership
     if "department" in request.POST:
-        raw = request.POST["department"]
+        department_id = _id(request.POST["department"])
         department = (
-            Department.objects.for_organisation(membership.organisation_id).filter(pk=raw).first()
-            if raw.isdigit() else None
+            Department.objects.for_organisation(membership.organisation_id).filter(pk=department_id).first()
+            if department_id is not None else None
         )
         if department is None:
             messages.error(request, "Choose a department of this organisation.")
@@ -417,12 +470,12 @@ def assign(request: HttpRequest, pk: int) -> HttpResponse:
             lambda: services.conversation_assign(actor=membership, conversation_id=pk, unassign=True),
             "Unassigned.",
         )
-    user_id = membership.user_id if value == "me" else value
+    user_id = membership.user_id if value == "me" else _id(value)
     assignee = (
         User.objects.filter(
             pk=user_id, memberships__organisation_id=membership.organisation_id, memberships__is_active=True
         ).first()
-        if str(user_id).isdigit() else None
+        if user_id is not None else None
     )
     if assignee is None:
         messages.error(request, "Choose an active member of this organisation.")
@@ -462,11 +515,15 @@ def tags(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def priority(request: HttpRequest, pk: int) -> HttpResponse:
     conversation = _conversation_or_404(request, pk, Capability.WORK_INBOX)
-    value = request.POST.get("priority", "")
-    label = dict(Priority.choices).get(int(value), "") if value.lstrip("-").isdigit() else ""
+    number = _whole_number(request.POST.get("priority", ""))
+    if number not in Priority.values:
+        # Refused here, with the service's own words: only these four values ever reach it.
+        messages.error(request, PRIORITY_CHOICE_ERROR)
+        return _after_action(request, conversation)
+    label = Priority(number).label
     return _run(
         request, conversation,
-        lambda: services.conversation_set_priority(actor=request.membership, conversation_id=pk, priority=value),
+        lambda: services.conversation_set_priority(actor=request.membership, conversation_id=pk, priority=number),
         f"Priority set to {label}.",
     )
 

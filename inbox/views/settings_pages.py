@@ -187,6 +187,24 @@ class OutOfHoursForm(StyledForm, forms.Form):
     )
 
 
+class PollIntervalForm(StyledForm, forms.Form):
+    poll_interval_seconds = forms.IntegerField(
+        label="Check for new messages every (seconds)",
+        min_value=services.POLL_INTERVAL_MIN,
+        max_value=services.POLL_INTERVAL_MAX,
+        error_messages={"invalid": services.POLL_INTERVAL_ERROR},
+        widget=forms.NumberInput(attrs={"inputmode": "numeric", "autocomplete": "off"}),
+        help_text=f"From {services.POLL_INTERVAL_MIN} seconds to {services.POLL_INTERVAL_MAX} (an hour); 30 unless "
+        "changed. Mentions, comments and direct messages are all read at this pace; it slows down by itself while "
+        "the platform limits us. A change applies from the next check.",
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for key in ("min_value", "max_value"):
+            self.fields["poll_interval_seconds"].error_messages[key] = services.POLL_INTERVAL_ERROR
+
+
 # ------------------------------------------------------------------------------------------- index
 @member_required()
 @require_GET
@@ -427,9 +445,13 @@ def saved_reply_delete(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 # ------------------------------------------------------------------------------------- out of hours
+POLLING = "polling"
+
+
 @member_required(Capability.MANAGE_INBOX)
 @require_http_methods(["GET", "POST"])
 def out_of_hours_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    """A channel's inbox settings: how often it is polled, and its out-of-hours reply (two forms, one page)."""
     membership = request.membership
     channel = get_visible_or_404(
         Channel.objects.connected().select_related("department"), membership, Capability.MANAGE_INBOX, pk=pk
@@ -437,8 +459,32 @@ def out_of_hours_edit(request: HttpRequest, pk: int) -> HttpResponse:
     if not services.can_manage_department(membership, channel.department_id):
         raise PermissionDenied("You can change inbox settings only for your own departments.")
     current = services.out_of_hours_for(channel)
-    form = OutOfHoursForm(request.POST or None, initial={"enabled": current.enabled, "text": current.text})
-    if request.method == "POST" and form.is_valid():
+    posted = request.POST if request.method == "POST" else None
+    polling = posted is not None and posted.get("section") == POLLING
+    form = OutOfHoursForm(
+        None if polling else posted, initial={"enabled": current.enabled, "text": current.text}
+    )
+    poll_form = PollIntervalForm(
+        posted if polling else None, initial={"poll_interval_seconds": channel.poll_interval_seconds}
+    )
+    if polling and poll_form.is_valid():
+        before = channel.poll_interval_seconds
+        try:
+            services.poll_interval_update(
+                actor=membership, channel=channel, seconds=poll_form.cleaned_data["poll_interval_seconds"]
+            )
+        except ValidationError as exc:
+            _form_errors_from(poll_form, exc)
+        else:
+            seconds = poll_form.cleaned_data["poll_interval_seconds"]
+            if seconds == before:
+                messages.info(request, f"{channel} is already checked every {seconds} seconds.")
+            else:
+                messages.success(
+                    request, f"{channel} will be checked for new messages every {seconds} seconds from its next check."
+                )
+            return redirect("inbox:settings_out_of_hours", pk=channel.pk)
+    elif posted is not None and not polling and form.is_valid():
         try:
             services.out_of_hours_update(
                 actor=membership, channel=channel, enabled=form.cleaned_data["enabled"], text=form.cleaned_data["text"]
@@ -448,7 +494,11 @@ def out_of_hours_edit(request: HttpRequest, pk: int) -> HttpResponse:
         else:
             messages.success(request, f"Out-of-hours reply for {channel} saved.")
             return redirect("inbox:settings_out_of_hours", pk=channel.pk)
-    return render(request, "inbox/settings/out_of_hours.html", {"channel": channel, "form": form})
+    return render(
+        request,
+        "inbox/settings/out_of_hours.html",
+        {"channel": channel, "form": form, "poll_form": poll_form, "polling_section": POLLING},
+    )
 
 
 # --------------------------------------------------------------------------------------- quarantine

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -10,7 +12,7 @@ from django.utils import timezone
 
 from accounts.models import Membership
 from inbox import services
-from inbox.models import Reply, ReplyState, SavedReply
+from inbox.models import Conversation, Reply, ReplyState, SavedReply
 from tests.browser.checks import check_page
 from tests.browser.flows import sign_in
 from tests.conftest import PASSWORD, Org, add_member, make_organisation
@@ -20,6 +22,13 @@ pytestmark = pytest.mark.browser
 
 AGENT_EMAIL = "alex.agent@westmere.example"
 COLLEAGUE_EMAIL = "sam.jones@westmere.example"
+SECOND_AGENT_EMAIL = "kim.lee@westmere.example"
+
+
+@pytest.fixture(autouse=True)
+def _own_presence_keys(settings):
+    # Other test runs share this Redis and number their conversations from 1 too.
+    settings.PRESENCE_KEY_PREFIX = f"presence-test-{uuid.uuid4().hex}"
 
 
 @dataclass
@@ -104,6 +113,88 @@ def test_agent_reaches_the_reply_box_by_keyboard_and_the_counter_follows_the_typ
     assert "282 of 280 characters" in counter.inner_text()
     assert page.get_by_label("Your reply to Priya Shah").input_value() == "漢" * 141
     assert not conversation.replies.filter(text="漢" * 141).exists()
+    # The page as it comes back with the errors: the alert, the invalid box and its description pass too.
+    assert page.get_by_label("Your reply to Priya Shah").get_attribute("aria-invalid") == "true"
+    check_page(page)
+
+
+def _simple_conversation(desk: Desk, text: str = "The streetlight on Mill Lane is out"):
+    channel = make_channel(desk.org, platform="x")
+    contact = make_contact(desk.org, platform="x", name="Priya Shah", handle="@priya")
+    return make_conversation(desk.org, channel=channel, contact=contact, text=text)
+
+
+def _sign_in(new_page, live_server, email: str):
+    page = new_page()
+    sign_in(page, email, PASSWORD, check=False)
+    page.wait_for_url(f"{live_server.url}/")
+    return page
+
+
+def test_a_failed_reply_shows_the_platforms_reason_and_a_retry_button(new_page, live_server, westmere):
+    conversation = _simple_conversation(westmere)
+    reason = "You are not allowed to reply to this conversation."
+    Reply.objects.create(organisation=westmere.org.organisation, conversation=conversation,
+                         channel=conversation.channel, author=westmere.agent.user, text="We will call you today.",
+                         state=ReplyState.FAILED, last_error=reason)
+    # Overdue too, so the badge is checked with the rest of this state.
+    Conversation.objects.filter(pk=conversation.pk).update(
+        first_response_due_at=timezone.now() - timedelta(minutes=30), first_responded_at=None,
+        resolution_due_at=timezone.now() + timedelta(hours=5),
+    )
+    page = _sign_in(new_page, live_server, AGENT_EMAIL)
+    page.goto(f"/inbox/{conversation.pk}/")
+    history = page.get_by_role("region", name="History")
+    assert f"X said: {reason}" in history.inner_text()
+    retry = history.get_by_role("button", name="Retry sending this reply")
+    assert retry.is_visible()
+    assert "Failed" in history.inner_text()
+    assert page.locator("#sla-overdue").inner_text() == "Overdue The first response is past due."
+    check_page(page)
+
+
+def test_an_approver_sees_approve_and_reject_on_a_reply_awaiting_approval(new_page, live_server, westmere):
+    conversation = _simple_conversation(westmere)
+    draft = Reply.objects.create(organisation=westmere.org.organisation, conversation=conversation,
+                                 channel=conversation.channel, author=westmere.agent.user,
+                                 text="A trainee's draft about the streetlight.", state=ReplyState.AWAITING_APPROVAL)
+    page = _sign_in(new_page, live_server, COLLEAGUE_EMAIL)  # a manager: may approve, does not work the inbox
+    page.goto(f"/inbox/{conversation.pk}/")
+    history = page.get_by_role("region", name="History")
+    assert history.get_by_role("button", name="Approve this reply").is_visible()
+    assert history.get_by_role("button", name="Reject this reply").is_visible()
+    assert history.get_by_label("Reason for rejecting").is_visible()
+    check_page(page)
+
+    history.get_by_label("Reason for rejecting").fill("Please name the street team.")
+    history.get_by_role("button", name="Reject this reply").click()
+    page.wait_for_url(f"**/inbox/{conversation.pk}/")
+    assert "Reply rejected" in page.get_by_role("status").first.inner_text()
+    draft.refresh_from_db()
+    assert draft.state == ReplyState.REJECTED
+    assert "Please name the street team." in page.get_by_role("region", name="History").inner_text()
+    check_page(page)
+
+
+def test_typing_a_reply_shows_a_second_agent_that_someone_is_replying(new_page, live_server, westmere):
+    second = add_member(westmere.org, "agent", SECOND_AGENT_EMAIL, ["Customer Services"])
+    conversation = _simple_conversation(westmere)
+    watcher = _sign_in(new_page, live_server, SECOND_AGENT_EMAIL)
+    watcher.goto(f"/inbox/{conversation.pk}/")
+    presence_text = watcher.locator("#presence-text")
+
+    typist = _sign_in(new_page, live_server, AGENT_EMAIL)
+    typist.goto(f"/inbox/{conversation.pk}/")
+    # The typist sees the watcher (the watcher's page has sent "viewing" already).
+    typist.locator("#presence-text").filter(has_text=f"{second.user.full_name} is viewing").wait_for(timeout=8000)
+    assert not presence_text.inner_text().endswith("is replying")
+
+    started = time.monotonic()
+    typist.get_by_label("Your reply to Priya Shah").press_sequentially("Hello Priya, ")
+    name = westmere.agent.user.full_name
+    presence_text.filter(has_text=f"{name} is replying").wait_for(timeout=8000)
+    assert time.monotonic() - started <= 7, time.monotonic() - started
+    assert presence_text.get_attribute("role") == "status" and presence_text.is_visible()
 
 
 def test_notifications_page_is_accessible_and_marks_read(new_page, live_server, westmere):

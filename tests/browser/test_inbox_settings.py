@@ -62,7 +62,7 @@ def test_admin_opens_every_inbox_settings_page(new_page, live_server, westmere):
         ("/inbox/settings/risk-keywords/", "Risk keywords"),
         ("/inbox/settings/saved-replies/", "Saved replies"),
         ("/inbox/settings/saved-replies/new/", "New saved reply"),
-        (f"/inbox/settings/channels/{channel.pk}/out-of-hours/", f"Out-of-hours reply for {channel}"),
+        (f"/inbox/settings/channels/{channel.pk}/out-of-hours/", f"Inbox settings for {channel}"),
         ("/inbox/settings/quarantine/", "Quarantined items"),
     ]:
         page.goto(path)
@@ -83,3 +83,59 @@ def test_admin_opens_every_inbox_settings_page(new_page, live_server, westmere):
     page.wait_for_load_state("load")
     assert "Unknown placeholder {first_name}" in page.content()
     assert_no_axe_violations(page, " (saved reply form with errors)")
+
+
+def test_saved_reply_edit_page_passes_the_checks_with_and_without_errors(new_page, live_server, westmere):
+    page = new_page()
+    sign_in(page, ADMIN_EMAIL, PASSWORD, check=False)
+    page.wait_for_url(f"{live_server.url}/")
+    saved = SavedReply.objects.get(title="Bins")
+    page.goto("/inbox/settings/saved-replies/")
+    page.get_by_role("link", name="Edit Bins").click()
+    page.wait_for_url(f"**/inbox/settings/saved-replies/{saved.pk}/")
+    assert page.get_by_role("heading", level=1).inner_text() == "Edit saved reply"
+    assert page.get_by_label("Title").input_value() == "Bins"
+    check_page(page)
+
+    page.get_by_label("Title").fill("")
+    page.get_by_role("button", name="Save").click()
+    page.wait_for_load_state("load")
+    assert "This field is required." in page.get_by_role("main").inner_text()
+    assert page.get_by_label("Title").get_attribute("aria-invalid") == "true"
+    assert_no_axe_violations(page, " (saved reply edit form with errors)")
+    assert_fits_320px(page)
+
+    page.get_by_label("Title").fill("Bins collected")
+    page.get_by_role("button", name="Save").click()
+    page.wait_for_url("**/inbox/settings/saved-replies/")
+    saved.refresh_from_db()
+    assert saved.title == "Bins collected"
+
+
+def test_channel_settings_page_sets_how_often_the_channel_is_checked(new_page, live_server, westmere):
+    _org, channel = westmere
+    page = new_page()
+    sign_in(page, ADMIN_EMAIL, PASSWORD, check=False)
+    page.wait_for_url(f"{live_server.url}/")
+    page.goto("/inbox/settings/")
+    page.get_by_role("link", name=str(channel), exact=False).click()
+    page.wait_for_url(f"**/inbox/settings/channels/{channel.pk}/out-of-hours/")
+    assert page.get_by_role("heading", level=1).inner_text() == f"Inbox settings for {channel}"
+    check_page(page)
+
+    field = page.get_by_label("Check for new messages every (seconds)")
+    assert field.input_value() == "30"
+    field.fill("5")
+    page.get_by_role("button", name="Save how often").click()
+    page.wait_for_load_state("load")
+    assert "Choose a whole number of seconds from 10 to 3600." in page.get_by_role("main").inner_text()
+    assert page.get_by_label("Check for new messages every (seconds)").get_attribute("aria-invalid") == "true"
+    assert_no_axe_violations(page, " (poll interval with an error)")
+    assert_fits_320px(page)
+
+    page.get_by_label("Check for new messages every (seconds)").fill("90")
+    page.get_by_role("button", name="Save how often").click()
+    page.wait_for_url(f"**/inbox/settings/channels/{channel.pk}/out-of-hours/")
+    assert "every 90 seconds" in page.get_by_role("status").first.inner_text()
+    channel.refresh_from_db()
+    assert channel.poll_interval_seconds == 90

@@ -223,6 +223,17 @@ def test_status_tags_and_priority_change_and_audit(login, agent, conversation):
         ("inbox:tags", {"tags": "x" * 61}, "A tag can be at most 60 characters."),
         ("inbox:assign", {"assignee": "abc"}, "Choose an active member of this organisation."),
         ("inbox:assign", {"department": "nope"}, "Choose a department of this organisation."),
+        # str.isdigit() says yes to these, int() says no: an error message, never a 500.
+        ("inbox:priority", {"priority": "²"}, "Choose low, normal, high or urgent."),
+        ("inbox:priority", {"priority": "-²"}, "Choose low, normal, high or urgent."),
+        ("inbox:priority", {"priority": "١"}, "Choose low, normal, high or urgent."),
+        ("inbox:priority", {"priority": "9" * 30}, "Choose low, normal, high or urgent."),
+        ("inbox:priority", {"priority": ""}, "Choose low, normal, high or urgent."),
+        ("inbox:assign", {"assignee": "²"}, "Choose an active member of this organisation."),
+        ("inbox:assign", {"assignee": "9" * 30}, "Choose an active member of this organisation."),
+        ("inbox:assign", {"assignee": "-1"}, "Choose an active member of this organisation."),
+        ("inbox:assign", {"department": "²"}, "Choose a department of this organisation."),
+        ("inbox:assign", {"department": "9" * 30}, "Choose a department of this organisation."),
     ],
 )
 def test_bad_input_to_an_action_comes_back_as_an_error_message(login, agent, conversation, route, data, error):
@@ -457,6 +468,94 @@ def test_the_page_costs_the_same_queries_for_a_short_and_a_long_history(
     assert counts[0] == counts[1], counts
     with django_assert_max_num_queries(counts[0]):
         assert client.get(page_url(long)).status_code == 200
+
+
+# ---------------------------------------------------------------------------------- service levels
+def _sla_text(response) -> tuple[str, str, str]:
+    html = response.content.decode()
+    first = re.search(r'<dd class="sla-first">(.*?)</dd>', html, re.S).group(1)
+    resolution = re.search(r'<dd class="sla-resolution">(.*?)</dd>', html, re.S).group(1)
+    squeeze = lambda fragment: " ".join(re.sub(r"<[^>]+>", "", fragment).split())  # noqa: E731
+    overdue = re.search(r'<p class="sla-overdue"[^>]*>(.*?)</p>', html, re.S)
+    return squeeze(first), squeeze(resolution), squeeze(overdue.group(1)) if overdue else ""
+
+
+def _set_sla(conversation, **fields):
+    Conversation.objects.filter(pk=conversation.pk).update(**fields)
+    conversation.refresh_from_db()
+
+
+def test_the_page_shows_first_response_and_resolution_due_times(settings, login, agent, conversation):
+    settings.TIME_ZONE = "UTC"
+    now = timezone.now()
+    first_due = (now + timedelta(hours=2)).replace(year=2099, month=3, day=4, hour=10, minute=15)
+    resolution_due = first_due.replace(hour=16, minute=45)
+    _set_sla(conversation, first_response_due_at=first_due, resolution_due_at=resolution_due,
+             first_responded_at=None, status=ConversationStatus.OPEN)
+    first, resolution, overdue = _sla_text(login(agent).get(page_url(conversation)))
+    assert first == "Due by 4 Mar 2099 10:15"
+    assert resolution == "Due by 4 Mar 2099 16:45"
+    assert overdue == ""
+    assert "Overdue" not in main_text(login(agent).get(page_url(conversation)))
+
+
+def test_a_met_first_response_shows_when_and_whether_it_was_in_time(settings, login, agent, conversation):
+    settings.TIME_ZONE = "UTC"
+    due = timezone.now().replace(year=2020, month=5, day=6, hour=9, minute=30, second=0, microsecond=0)
+    _set_sla(conversation, first_response_due_at=due, first_responded_at=due - timedelta(minutes=20),
+             resolution_due_at=due.replace(year=2099))
+    first, _, overdue = _sla_text(login(agent).get(page_url(conversation)))
+    assert first == "Answered 6 May 2020 09:10, within the target"
+    assert overdue == ""  # the first-response target is past, but it was met
+
+    _set_sla(conversation, first_responded_at=due + timedelta(minutes=50))
+    first, _, overdue = _sla_text(login(agent).get(page_url(conversation)))
+    assert first == "Answered 6 May 2020 10:20, after it was due at 6 May 2020 09:30"
+    assert overdue == ""
+
+
+@pytest.mark.parametrize(
+    ("first_late", "resolution_late", "expected"),
+    [
+        (True, False, "Overdue The first response is past due."),
+        (False, True, "Overdue The resolution is past due."),
+        (True, True, "Overdue The first response and the resolution are past due."),
+    ],
+)
+def test_an_overdue_conversation_carries_a_badge_in_words(
+    login, agent, conversation, first_late, resolution_late, expected
+):
+    now = timezone.now()
+    past, future = now - timedelta(minutes=5), now + timedelta(days=1)
+    _set_sla(conversation, first_response_due_at=past if first_late else future,
+             resolution_due_at=past if resolution_late else future + timedelta(days=1), first_responded_at=None)
+    response = login(agent).get(page_url(conversation))
+    first, resolution, overdue = _sla_text(response)
+    assert overdue == expected
+    assert first.endswith("(past due)") is first_late
+    assert resolution.endswith("(past due)") is resolution_late
+    # The same rule as the inbox's overdue filter.
+    from inbox.filters import ConversationFilter
+
+    flt = ConversationFilter.from_params({"overdue": "1"})
+    assert flt.apply(Conversation.objects.visible_to(agent), agent).filter(pk=conversation.pk).exists()
+
+
+def test_a_closed_conversation_is_never_overdue_and_shows_when_it_closed(settings, login, agent, conversation):
+    settings.TIME_ZONE = "UTC"
+    past = timezone.now() - timedelta(days=2)
+    closed_at = past.replace(year=2024, month=1, day=2, hour=3, minute=4)
+    _set_sla(conversation, first_response_due_at=past, resolution_due_at=past, first_responded_at=None,
+             status=ConversationStatus.CLOSED, closed_at=closed_at)
+    first, resolution, overdue = _sla_text(login(agent).get(page_url(conversation)))
+    assert overdue == "" and "(past due)" not in first
+    assert resolution == "Closed 2 Jan 2024 03:04"
+
+
+def test_nothing_waiting_means_no_due_time(login, agent, conversation):
+    _set_sla(conversation, first_response_due_at=None, resolution_due_at=None, first_responded_at=None)
+    first, resolution, overdue = _sla_text(login(agent).get(page_url(conversation)))
+    assert (first, resolution, overdue) == ("No due time", "No due time", "")
 
 
 # --------------------------------------------------------------------------------------- presence

@@ -3,15 +3,20 @@ managers are limited to their own departments."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.urls import reverse
+from django.utils import timezone
 
 from audit.models import AuditEvent, EventType
+from channels_app import services as channel_services
 from inbox.models import BankHoliday, InboxPolicy, OutOfHoursReply, QuarantinedItem, RiskKeyword, SavedReply
-from inbox.settings_services import england_and_wales_bank_holidays, render_saved_reply
+from inbox.polling import channel_poll
+from inbox.settings_services import england_and_wales_bank_holidays, poll_interval_update, render_saved_reply
 from inbox.sla import calendars_for
+from simulator.platforms.x import COUNCIL_ID, DEMO_ACCOUNTS
 from tests.inbox_factories import make_channel, make_contact, make_conversation
 
 pytestmark = pytest.mark.django_db
@@ -369,6 +374,111 @@ def test_manager_cannot_set_another_departments_out_of_hours_reply(personas, log
     url = reverse("inbox:settings_out_of_hours", args=[channel.pk])
     assert client.post(url, {"enabled": "on", "text": "Closed"}).status_code == 404
     assert not OutOfHoursReply.objects.exists()
+
+
+# -------------------------------------------------------------------------------- poll interval
+def _poll(seconds) -> dict:
+    return {"section": "polling", "poll_interval_seconds": seconds}
+
+
+def test_channel_settings_page_sets_the_poll_interval_and_audits(personas, login):
+    channel = make_channel(personas.a, department="Communications", platform="x")
+    assert channel.poll_interval_seconds == 30
+    url = reverse("inbox:settings_out_of_hours", args=[channel.pk])
+    client = login(personas.a.members["manager"])
+    page = client.get(url).content.decode()
+    assert f"Inbox settings for {channel}" in page
+    assert 'name="poll_interval_seconds"' in page and 'value="30"' in page
+
+    response = client.post(url, _poll("120"), follow=True)
+    assert response.redirect_chain[-1][0] == url
+    assert "every 120 seconds from its next check" in response.content.decode()
+    channel.refresh_from_db()
+    assert channel.poll_interval_seconds == 120
+    [event] = events(personas.a, EventType.INBOX_SETTINGS_CHANGED)
+    assert event.changes == {"poll_interval_seconds": {"from": 30, "to": 120}}
+    assert event.actor_id == personas.a.members["manager"].user_id
+    assert event.department_id == channel.department_id
+    # The out-of-hours reply was not touched by this form.
+    assert not OutOfHoursReply.objects.exists()
+
+    # Saving the same value again changes nothing and audits nothing.
+    client.post(url, _poll("120"))
+    assert len(events(personas.a, EventType.INBOX_SETTINGS_CHANGED)) == 1
+
+
+@pytest.mark.parametrize("value", ["9", "0", "-30", "3601", "", "abc", "²", "1.5", "9" * 30])
+def test_a_poll_interval_outside_10_to_3600_seconds_is_an_error(personas, login, value):
+    channel = make_channel(personas.a, department="Communications", platform="x")
+    url = reverse("inbox:settings_out_of_hours", args=[channel.pk])
+    response = login(personas.a.members["admin"]).post(url, _poll(value))
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "Choose a whole number of seconds from 10 to 3600." in html or "This field is required." in html
+    assert "is-invalid" in html
+    channel.refresh_from_db()
+    assert channel.poll_interval_seconds == 30
+    assert not events(personas.a, EventType.INBOX_SETTINGS_CHANGED)
+
+
+def test_the_poll_interval_service_checks_range_role_and_department(personas):
+    channel = make_channel(personas.a, department="Customer Services")
+    for bad in (9, 3601, True, "60", None):
+        with pytest.raises(ValidationError):
+            poll_interval_update(actor=personas.a.members["admin"], channel=channel, seconds=bad)
+    for edge in (10, 3600):
+        poll_interval_update(actor=personas.a.members["admin"], channel=channel, seconds=edge)
+        channel.refresh_from_db()
+        assert channel.poll_interval_seconds == edge
+    with pytest.raises(PermissionDenied):  # another department's channel
+        poll_interval_update(actor=personas.a.members["manager"], channel=channel, seconds=60)
+    with pytest.raises(PermissionDenied):  # agents do not manage the inbox
+        poll_interval_update(actor=personas.a.members["agent"], channel=channel, seconds=60)
+    with pytest.raises(PermissionDenied):  # another organisation
+        poll_interval_update(actor=personas.outsider, channel=channel, seconds=60)
+    channel.refresh_from_db()
+    assert channel.poll_interval_seconds == 3600
+
+
+def test_the_new_interval_applies_from_the_next_poll(personas, sim):
+    """The poll that runs next schedules the one after it with the new interval; a shorter interval also brings a
+    far-off next poll forward."""
+    admin = personas.a.members["admin"]
+    channel = channel_services.channel_connect(
+        actor=None, department=personas.a.departments["Communications"], platform="x", account_id=COUNCIL_ID,
+        handle=DEMO_ACCOUNTS[0]["handle"], credentials=dict(DEMO_ACCOUNTS[0]["credentials"]),
+    )
+    channel.next_poll_at = timezone.now() + timedelta(hours=1)
+    channel.save(update_fields=["next_poll_at"])
+
+    before = timezone.now()
+    poll_interval_update(actor=admin, channel=channel, seconds=45)
+    channel.refresh_from_db()
+    assert before + timedelta(seconds=45) <= channel.next_poll_at <= timezone.now() + timedelta(seconds=45)
+
+    now = timezone.now()
+    assert channel_poll(channel.pk, now=now).status == "polled"
+    channel.refresh_from_db()
+    assert channel.next_poll_at == now + timedelta(seconds=45)
+
+    # A longer interval leaves the poll already scheduled where it is; the one after it uses the new pace.
+    poll_interval_update(actor=admin, channel=channel, seconds=600)
+    channel.refresh_from_db()
+    assert channel.next_poll_at == now + timedelta(seconds=45)
+    later = now + timedelta(seconds=50)
+    assert channel_poll(channel.pk, now=later).status == "polled"
+    channel.refresh_from_db()
+    assert channel.next_poll_at == later + timedelta(seconds=600)
+
+
+def test_manager_cannot_change_another_departments_poll_interval(personas, login):
+    channel = make_channel(personas.a, department="Customer Services")
+    url = reverse("inbox:settings_out_of_hours", args=[channel.pk])
+    assert login(personas.a.members["manager"]).post(url, _poll("60")).status_code == 404
+    assert login(personas.a.members["agent"]).post(url, _poll("60")).status_code == 403
+    channel.refresh_from_db()
+    assert channel.poll_interval_seconds == 30
+    assert not events(personas.a, EventType.INBOX_SETTINGS_CHANGED)
 
 
 # ------------------------------------------------------------------------------------ quarantine
