@@ -42,6 +42,7 @@ from inbox.models import (
     ConversationStatus,
     Message,
     MessageDirection,
+    OutOfHoursReply,
     QuarantinedItem,
     RiskKeyword,
 )
@@ -236,7 +237,7 @@ def ingest(channel: Channel, items: list, *, source: str = "poll") -> IngestResu
         _thread(channel, fresh)
         conversations, created = _conversations(channel, department_id, fresh, contacts, now)
         pattern = keyword_pattern(RiskKeyword.objects.filter(organisation_id=channel.organisation_id).values_list("phrase", flat=True))
-        tones = {i.platform_id: assess(i.text, pattern) for i in fresh}
+        tones = _tones(fresh, pattern)
 
         by_thread: dict[tuple[str, str], list[_Item]] = defaultdict(list)
         for item in fresh:
@@ -255,18 +256,17 @@ def ingest(channel: Channel, items: list, *, source: str = "poll") -> IngestResu
         for conversation in reopened:
             conversation.closed_at = None
 
-        new_conversations = [conversations[t] for t in by_thread if t in created]
-        Conversation.objects.bulk_create(new_conversations, batch_size=INSERT_BATCH)
+        _insert_conversations(channel, [conversations[t] for t in by_thread if t in created])
         _insert_messages(channel, fresh, conversations, contacts, tones, now)
         existing = [conversations[t] for t in by_thread if t not in created]
         if existing:
-            _bulk_update(Conversation, existing, AGGREGATE_FIELDS)
+            _update_conversations(existing)
         for conversation in reopened:
             record(
                 organisation=channel.organisation_id,
                 department=conversation.department_id,
                 event_type=EventType.CONVERSATION_REOPENED,
-                target=conversation,
+                target=conversation.as_model(),
                 target_repr=f"Conversation {conversation.pk}",
                 changes={"status": {"from": ConversationStatus.CLOSED, "to": ConversationStatus.OPEN},
                          "source": source},
@@ -275,18 +275,22 @@ def ingest(channel: Channel, items: list, *, source: str = "poll") -> IngestResu
         result.reopened = len(reopened)
         result.conversation_ids = sorted(c.pk for c in conversations.values() if c.pk)
         ids = list(result.conversation_ids)
-        transaction.on_commit(lambda: _after_commit(ids), robust=True)
+        transaction.on_commit(lambda: _after_commit(channel.pk, ids), robust=True)
     return result
 
 
-def _after_commit(conversation_ids: list[int]) -> None:
-    """The out-of-hours reply (issue 4 §2), at most once per closed period: inbox.replies decides."""
+def _after_commit(channel_id: int, conversation_ids: list[int]) -> None:
+    """The out-of-hours reply (issue 4 §2), at most once per closed period: inbox.replies decides. A channel
+    without an enabled out-of-hours reply (most of them) costs one indexed lookup instead of reading the whole
+    batch's conversations back."""
     try:
         from inbox.replies import auto_reply_if_closed
     except ModuleNotFoundError as exc:
         # inbox.replies not installed (yet); any other import failure inside it is a real error.
         if exc.name != "inbox.replies":
             raise
+        return
+    if not OutOfHoursReply.objects.filter(channel_id=channel_id, enabled=True).exists():
         return
     auto_reply_if_closed(conversation_ids)
 
@@ -330,13 +334,51 @@ def _quarantine(channel: Channel, department_id: int, broken: list[tuple[Any, st
     return len(keep)
 
 
-def _upsert_contacts(channel: Channel, items: list[_Item]) -> dict[str, Contact]:
-    """platform user id -> Contact for every author in the batch: two queries plus one per kind of write."""
+def _upsert_contacts(channel: Channel, items: list[_Item]) -> dict[str, int]:
+    """platform user id -> contact id for every author in the batch. On PostgreSQL one INSERT ... ON CONFLICT
+    DO UPDATE (name, handle and avatar kept up to date, last seen moved on) whose RETURNING gives the ids, plus
+    one SELECT for the few contacts it had nothing to change; elsewhere the ORM."""
     latest: dict[str, _Item] = {}
     first: dict[str, datetime] = {}
     for item in items:  # sorted oldest first: the last one seen carries the current name and avatar
         latest[item.author_id] = item
         first.setdefault(item.author_id, item.created_at)
+    if connection.vendor != "postgresql":
+        return _upsert_contacts_orm(channel, latest, first)
+    # Sorted, so two ingests meeting the same people (two channels of one organisation) lock them in one order.
+    rows = [
+        (channel.organisation_id, channel.platform, user_id, item.author_handle, item.author_name,
+         item.author_avatar_url, first[user_id], item.created_at)
+        for user_id, item in sorted(latest.items())
+    ]  # fmt: skip
+    kept = "COALESCE(NULLIF(EXCLUDED.{0}, ''), c.{0})"
+    sql = (
+        f'INSERT INTO "{Contact._meta.db_table}" AS c (organisation_id, platform, platform_user_id, handle, name, '
+        "avatar_url, first_seen_at, last_seen_at) VALUES %s "
+        "ON CONFLICT (organisation_id, platform, platform_user_id) DO UPDATE SET "
+        f"handle = {kept.format('handle')}, name = {kept.format('name')}, avatar_url = {kept.format('avatar_url')}, "
+        "last_seen_at = GREATEST(c.last_seen_at, EXCLUDED.last_seen_at) "
+        "WHERE (c.handle, c.name, c.avatar_url, c.last_seen_at) IS DISTINCT FROM "
+        f"({kept.format('handle')}, {kept.format('name')}, {kept.format('avatar_url')}, "
+        "GREATEST(c.last_seen_at, EXCLUDED.last_seen_at)) "
+        "RETURNING platform_user_id, id"
+    )
+    ids: dict[str, int] = {}
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), INSERT_BATCH):
+            cursor.execute(sql.replace("%s", _values(cursor, rows[start : start + INSERT_BATCH]), 1))
+            ids.update(cursor.fetchall())
+    unchanged = [user_id for user_id in latest if user_id not in ids]
+    if unchanged:
+        ids.update(
+            Contact.objects.filter(
+                organisation_id=channel.organisation_id, platform=channel.platform, platform_user_id__in=unchanged
+            ).values_list("platform_user_id", "id")
+        )
+    return ids
+
+
+def _upsert_contacts_orm(channel: Channel, latest: dict[str, _Item], first: dict[str, datetime]) -> dict[str, int]:
     known = {
         c.platform_user_id: c
         for c in Contact.objects.filter(
@@ -354,7 +396,7 @@ def _upsert_contacts(channel: Channel, items: list[_Item]) -> dict[str, Contact]
         if (contact.handle, contact.name, contact.avatar_url, contact.last_seen_at) != before:
             changed.append(contact)
     if changed:
-        _bulk_update(Contact, changed, ["handle", "name", "avatar_url", "last_seen_at"])
+        Contact.objects.bulk_update(changed, ["handle", "name", "avatar_url", "last_seen_at"], batch_size=INSERT_BATCH)
     missing = [
         Contact(organisation_id=channel.organisation_id, platform=channel.platform, platform_user_id=user_id,
                 handle=item.author_handle, name=item.author_name, avatar_url=item.author_avatar_url,
@@ -369,7 +411,7 @@ def _upsert_contacts(channel: Channel, items: list[_Item]) -> dict[str, Contact]
             unique_fields=["organisation", "platform", "platform_user_id"], update_fields=["last_seen_at"],
         )  # fmt: skip
         known.update({c.platform_user_id: c for c in missing})
-    return known
+    return {user_id: contact.pk for user_id, contact in known.items()}
 
 
 def _thread(channel: Channel, items: list[_Item]) -> None:
@@ -395,28 +437,71 @@ def _thread(channel: Channel, items: list[_Item]) -> None:
             item.conversation_key = stored.get(item.in_reply_to_id) or item.in_reply_to_id or item.platform_id
 
 
+# What one ingest reads of an existing conversation and may change (AGGREGATE_FIELDS), plus what the SLA needs.
+CONVERSATION_READ = ["id", "kind", "key", "organisation_id", "department_id", "contact_id", "created_at", *AGGREGATE_FIELDS]
+
+
+class _Conversation:
+    """A conversation as ingest works on it: plain attributes, no model instance (building tens of thousands of
+    those per burst cost more than the SQL). inbox.sla.apply_due_times reads and sets the same attribute names
+    as on Conversation."""
+
+    __slots__ = ("pk", "channel_id", "platform", *CONVERSATION_READ[1:])
+
+    def __init__(self, **values):
+        for name in self.__slots__:
+            setattr(self, name, values.get(name))
+
+    @property
+    def id(self):
+        return self.pk
+
+    def as_model(self) -> Conversation:
+        """An unsaved-looking instance carrying the same values (audit targets, the non-PostgreSQL path)."""
+        fields = {name: getattr(self, name) for name in self.__slots__ if name not in ("pk", "id")}
+        return Conversation(pk=self.pk, **fields)
+
+
 def _conversations(
-    channel: Channel, department_id: int, items: list[_Item], contacts: dict[str, Contact], now: datetime
-) -> tuple[dict[tuple[str, str], Conversation], set[tuple[str, str]]]:
-    """(kind, key) -> Conversation for every thread in the batch (new ones unsaved), and the set of new threads."""
+    channel: Channel, department_id: int, items: list[_Item], contacts: dict[str, int], now: datetime
+) -> tuple[dict[tuple[str, str], _Conversation], set[tuple[str, str]]]:
+    """(kind, key) -> conversation for every thread in the batch (new ones without pk), and the set of new threads."""
     threads = {(i.conversation_kind, i.conversation_key): i for i in reversed(items)}  # the oldest item of each
-    found = {
-        (c.kind, c.key): c
-        for c in Conversation.objects.filter(channel_id=channel.pk, key__in={key for _, key in threads})
-        if (c.kind, c.key) in threads
-    }
+    rows = Conversation.objects.filter(channel_id=channel.pk, key__in={key for _, key in threads}).values_list(
+        *CONVERSATION_READ
+    )
+    found = {}
+    for row in rows:
+        values = dict(zip(CONVERSATION_READ, row, strict=True))
+        if (values["kind"], values["key"]) in threads:
+            values["pk"] = values.pop("id")
+            found[(values["kind"], values["key"])] = _Conversation(
+                channel_id=channel.pk, platform=channel.platform, **values
+            )
     created = set()
     for thread, first in threads.items():
         if thread in found:
             continue
         created.add(thread)
-        found[thread] = Conversation(
-            organisation_id=channel.organisation_id, channel_id=channel.pk, department_id=department_id,
-            platform=channel.platform, kind=thread[0], key=thread[1], contact=contacts[first.author_id],
+        found[thread] = _Conversation(
+            pk=None, organisation_id=channel.organisation_id, channel_id=channel.pk, department_id=department_id,
+            platform=channel.platform, kind=thread[0], key=thread[1], contact_id=contacts[first.author_id],
             status=ConversationStatus.OPEN, message_count=0, last_message_at=first.created_at, created_at=now,
-            risk_terms=[],
+            risk_terms=[], flagged=False, last_message_preview="", queue_at=now, updated_at=now,
         )  # fmt: skip
     return found, created
+
+
+def _tones(items: list[_Item], pattern) -> dict[str, Any]:
+    """platform id -> Tone; VADER runs once per distinct text in the batch (retweets, copied complaints)."""
+    by_text: dict[str, Any] = {}
+    tones = {}
+    for item in items:
+        tone = by_text.get(item.text)
+        if tone is None:
+            tone = by_text[item.text] = assess(item.text, pattern)
+        tones[item.platform_id] = tone
+    return tones
 
 
 def _absorb(conversation: Conversation, items: list[_Item], tones: dict, now: datetime, *, is_new: bool) -> bool:
@@ -444,28 +529,70 @@ def _absorb(conversation: Conversation, items: list[_Item], tones: dict, now: da
     return starts_waiting
 
 
-def _bulk_update(model, objects: list, fields: list[str]) -> None:
-    """One UPDATE ... FROM (VALUES ...) on PostgreSQL. Django's bulk_update writes a CASE per row and field, whose
-    compiling alone took most of an ingest's time in bench/ingest.py; other databases (SQLite for `make run`)
-    use it anyway."""
-    if connection.vendor != "postgresql":
-        model.objects.bulk_update(objects, fields, batch_size=INSERT_BATCH)
+def _values(cursor, rows: list[tuple], template: str | None = None) -> str:
+    """rows as one VALUES list, quoted by psycopg2 itself (executed through Django's cursor so query counts see
+    it)."""
+    template = template or "(" + ", ".join(["%s"] * len(rows[0])) + ")"
+    return b", ".join(cursor.cursor.mogrify(template, row) for row in rows).decode()
+
+
+NEW_CONVERSATION_COLUMNS = [
+    "organisation_id", "channel_id", "department_id", "platform", "kind", "key", "contact_id", "priority",
+    "created_at", *AGGREGATE_FIELDS,
+]  # fmt: skip
+
+
+def _insert_conversations(channel: Channel, conversations: list[_Conversation]) -> None:
+    """New conversations; their ids come back from RETURNING (matched by thread, not by position)."""
+    if not conversations:
         return
-    meta = model._meta
-    columns = [meta.pk, *(meta.get_field(name) for name in fields)]
-    template = "(" + ", ".join(f"%s::{f.db_type(connection)}" for f in columns) + ")"
-    assignments = ", ".join(f'"{f.column}" = v."{f.column}"' for f in columns[1:])
-    names = ", ".join(f'"{f.column}"' for f in columns)
+    if connection.vendor != "postgresql":
+        models = [c.as_model() for c in conversations]
+        Conversation.objects.bulk_create(models, batch_size=INSERT_BATCH)
+        for conversation, model in zip(conversations, models, strict=True):
+            conversation.pk = model.pk
+        return
+    from psycopg2.extras import Json
+
+    priority = Conversation._meta.get_field("priority").get_default()
+    by_thread = {(c.kind, c.key): c for c in conversations}
+    rows = [
+        tuple(priority if name == "priority" else Json(c.risk_terms) if name == "risk_terms" else getattr(c, name)
+              for name in NEW_CONVERSATION_COLUMNS)
+        for c in conversations
+    ]  # fmt: skip
+    sql = (f'INSERT INTO "{Conversation._meta.db_table}" ({", ".join(NEW_CONVERSATION_COLUMNS)}) VALUES %s '
+           "RETURNING kind, key, id")
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), INSERT_BATCH):
+            cursor.execute(sql.replace("%s", _values(cursor, rows[start : start + INSERT_BATCH]), 1))
+            for kind, key, pk in cursor.fetchall():
+                by_thread[(kind, key)].pk = pk
+
+
+def _update_conversations(conversations: list[_Conversation]) -> None:
+    """The aggregates of existing conversations: one UPDATE ... FROM (VALUES ...) per INSERT_BATCH rows on
+    PostgreSQL (Django's bulk_update writes a CASE per row and field, whose compiling alone took most of an
+    ingest's time); the ORM elsewhere."""
+    if connection.vendor != "postgresql":
+        Conversation.objects.bulk_update([c.as_model() for c in conversations], AGGREGATE_FIELDS, batch_size=INSERT_BATCH)
+        return
+    from psycopg2.extras import Json
+
+    meta = Conversation._meta
+    fields = [meta.pk, *(meta.get_field(name) for name in AGGREGATE_FIELDS)]
+    template = "(" + ", ".join(f"%s::{f.db_type(connection)}" for f in fields) + ")"
+    assignments = ", ".join(f'"{f.column}" = v."{f.column}"' for f in fields[1:])
+    names = ", ".join(f'"{f.column}"' for f in fields)
     sql = (f'UPDATE "{meta.db_table}" AS t SET {assignments} FROM (VALUES %s) AS v ({names}) '
            f'WHERE t."{meta.pk.column}" = v."{meta.pk.column}"')
+    rows = [
+        (c.pk, *(Json(c.risk_terms) if name == "risk_terms" else getattr(c, name) for name in AGGREGATE_FIELDS))
+        for c in sorted(conversations, key=lambda c: c.pk)  # one lock order for concurrent ingests
+    ]
     with connection.cursor() as cursor:
-        for start in range(0, len(objects), INSERT_BATCH):
-            # Values quoted by psycopg2 itself; executed through Django's cursor so query counts see it.
-            values = b", ".join(
-                cursor.cursor.mogrify(template, [f.get_db_prep_save(getattr(obj, f.attname), connection) for f in columns])
-                for obj in objects[start : start + INSERT_BATCH]
-            ).decode()
-            cursor.execute(sql.replace("%s", values, 1))
+        for start in range(0, len(rows), INSERT_BATCH):
+            cursor.execute(sql.replace("%s", _values(cursor, rows[start : start + INSERT_BATCH], template), 1))
 
 
 MESSAGE_COLUMNS = [
@@ -479,7 +606,7 @@ def _insert_messages(channel, items: list[_Item], conversations: dict, contacts:
     per INSERT_BATCH rows built from tuples (no model instances: half of the insert's time in bench/ingest.py)."""
     rows = [
         (channel.organisation_id, channel.pk, conversations[(i.conversation_kind, i.conversation_key)].pk, i.platform_id,
-         MessageDirection.INBOUND.value, i.kind, i.text, contacts[i.author_id].pk, i.in_reply_to_id, i.url, i.created_at,
+         MessageDirection.INBOUND.value, i.kind, i.text, contacts[i.author_id], i.in_reply_to_id, i.url, i.created_at,
          now, tones[i.platform_id].sentiment, tones[i.platform_id].flagged)
         for i in items
     ]  # fmt: skip
@@ -489,10 +616,8 @@ def _insert_messages(channel, items: list[_Item], conversations: dict, contacts:
             batch_size=INSERT_BATCH, ignore_conflicts=True,
         )  # fmt: skip
         return
-    template = "(" + ", ".join(["%s"] * len(MESSAGE_COLUMNS)) + ")"
     sql = (f'INSERT INTO "{Message._meta.db_table}" ({", ".join(MESSAGE_COLUMNS)}) VALUES %s '
            "ON CONFLICT (channel_id, platform_message_id) DO NOTHING")
     with connection.cursor() as cursor:
         for start in range(0, len(rows), INSERT_BATCH):
-            values = b", ".join(cursor.cursor.mogrify(template, row) for row in rows[start : start + INSERT_BATCH])
-            cursor.execute(sql.replace("%s", values.decode(), 1))
+            cursor.execute(sql.replace("%s", _values(cursor, rows[start : start + INSERT_BATCH]), 1))
