@@ -287,3 +287,34 @@ class UserSession(models.Model):
 
     def __str__(self) -> str:
         return f"Session of {self.user}"
+
+
+class NotificationQuerySet(OrgScopedQuerySet):
+    def for_user(self, user) -> NotificationQuerySet:
+        return self.filter(user=user).order_by("-created_at", "-id")
+
+    def unread(self) -> NotificationQuerySet:
+        return self.filter(read_at__isnull=True)
+
+
+class Notification(models.Model):
+    """An in-app notice for one person in one organisation (an @mention, a reply or post waiting for them).
+
+    Any app writes these (inbox, approvals); `link` is the path of what it is about, so this model
+    depends on none of them.
+    """
+
+    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
+    text = models.CharField(max_length=300)
+    link = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(default=now)
+    read_at = models.DateTimeField(null=True, blank=True)
+
+    objects = NotificationQuerySet.as_manager()
+
+    class Meta:
+        indexes = [models.Index(fields=["user", "read_at"], name="notice_user_unread_idx")]
+
+    def __str__(self) -> str:
+        return self.text

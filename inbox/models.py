@@ -325,33 +325,6 @@ class Note(models.Model):
         return f"Note {self.pk}"
 
 
-class NotificationQuerySet(OrgScopedQuerySet):
-    def for_user(self, user) -> NotificationQuerySet:
-        return self.filter(user=user).order_by("-created_at", "-id")
-
-    def unread(self) -> NotificationQuerySet:
-        return self.filter(read_at__isnull=True)
-
-
-class Notification(models.Model):
-    """In-app notice for one person (an @mention in a note, a reply waiting for their approval)."""
-
-    organisation = models.ForeignKey("accounts.Organisation", on_delete=models.CASCADE, related_name="+")
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
-    conversation = models.ForeignKey(Conversation, null=True, on_delete=models.CASCADE, related_name="+")
-    text = models.CharField(max_length=300)
-    created_at = models.DateTimeField(default=now)
-    read_at = models.DateTimeField(null=True, blank=True)
-
-    objects = NotificationQuerySet.as_manager()
-
-    class Meta:
-        indexes = [models.Index(fields=["user", "read_at"], name="notification_user_unread_idx")]
-
-    def __str__(self) -> str:
-        return self.text
-
-
 # ------------------------------------------------------------------------------------------ policies
 class InboxPolicyQuerySet(OrgScopedQuerySet):
     department_path = "department"

@@ -38,7 +38,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from accounts.models import Membership
+from accounts.models import Membership, Notification
 from accounts.roles import ORGANISATION_WIDE_ROLES, Capability
 from audit.models import EventType
 from audit.services import record
@@ -51,7 +51,6 @@ from inbox.models import (
     InboxPolicy,
     Message,
     MessageDirection,
-    Notification,
     OutOfHoursReply,
     Reply,
     ReplyMode,
@@ -258,7 +257,7 @@ def reply_create(*, actor: Membership, conversation_id: int, text: str, mode: st
                 Notification(
                     organisation_id=conversation.organisation_id,
                     user=m.user,
-                    conversation=conversation,
+                    link=f"/inbox/{conversation.pk}/",
                     text=f"A reply by {actor.user} on conversation {conversation.pk} is waiting for your approval"[:300],
                 )
                 for m in _approvers(conversation)
@@ -312,7 +311,7 @@ def reply_reject(*, actor: Membership, reply_id: int, reason: str = "") -> Reply
             Notification.objects.create(
                 organisation_id=reply.organisation_id,
                 user_id=reply.author_id,
-                conversation_id=reply.conversation_id,
+                link=f"/inbox/{reply.conversation_id}/",
                 text=f"{actor.user} did not approve your reply on conversation {reply.conversation_id}{because}"[:300],
             )
         return reply

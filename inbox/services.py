@@ -14,12 +14,12 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.models import Department, Membership, User
+from accounts.models import Department, Membership, Notification, User
 from accounts.roles import Capability
 from audit.models import EventType
 from audit.services import record
 from inbox.filters import is_number
-from inbox.models import Conversation, ConversationStatus, Note, Notification, Priority, Tag
+from inbox.models import Conversation, ConversationStatus, Note, Priority, Tag
 
 BULK_LIMIT = 500
 TAG_MAX_LENGTH = 60
@@ -250,7 +250,7 @@ def note_add(*, actor: Membership, conversation_id: int, text: str) -> Note:
             Notification(
                 organisation_id=conversation.organisation_id,
                 user=m.user,
-                conversation=conversation,
+                link=f"/inbox/{conversation.pk}/",
                 text=f"{actor.user} mentioned you in a note on conversation {conversation.pk}"[:300],
             )
             for m in mentioned

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django import template
 
-from inbox.models import Notification
+from accounts.models import Notification
 
 register = template.Library()
 

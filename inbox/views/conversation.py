@@ -19,7 +19,7 @@ from django.urls import path
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from accounts.models import Department, User
+from accounts.models import Department, Notification, User
 from accounts.roles import Capability
 from audit.models import AuditEvent, EventType
 from channels_app import text as platform_text
@@ -31,7 +31,6 @@ from inbox.models import (
     Message,
     MessageDirection,
     Note,
-    Notification,
     Priority,
     Reply,
     ReplyMode,

@@ -14,6 +14,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts.models import Notification
 from accounts.roles import Role
 from audit.models import AuditEvent, EventType
 from inbox import presence, services
@@ -23,7 +24,6 @@ from inbox.models import (
     ConversationStatus,
     Message,
     MessageDirection,
-    Notification,
     Priority,
     Reply,
     ReplyState,
@@ -284,7 +284,7 @@ def test_a_note_that_mentions_a_colleague_notifies_them_in_app_and_by_email(
         response = client.post(reverse("inbox:note", args=[conversation.pk]), {"text": "@sam.jones can you call them?"})
     assert response.status_code == 302
     [notice] = Notification.objects.for_user(colleague.user)
-    assert notice.conversation_id == conversation.pk and "mentioned you" in notice.text
+    assert notice.link == f"/inbox/{conversation.pk}/" and "mentioned you" in notice.text
     [event] = events(conversation, EventType.NOTE_ADDED)
     assert event.changes["mentions"] == ["sam.jones@alpha.example"]
     # The e-mail is queued after commit, never before.

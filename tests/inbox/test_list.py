@@ -9,9 +9,10 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts.models import Notification
 from audit.models import AuditEvent, EventType
 from inbox import presence
-from inbox.models import Conversation, ConversationStatus, Notification, Priority, Tag
+from inbox.models import Conversation, ConversationStatus, Priority, Tag
 from inbox.services import conversation_set_status
 from tests.inbox_factories import make_channel, make_contact, make_conversation
 
@@ -284,9 +285,9 @@ def test_rows_show_flags_overdue_priority_tags_assignee_and_presence(personas, a
 
 def test_nav_has_inbox_link_and_a_notifications_link_with_the_unread_count(personas, agent, client):
     conversation = make_conversation(personas.a)
-    Notification.objects.create(organisation=personas.a.organisation, user=agent.user, conversation=conversation, text="x")
+    Notification.objects.create(organisation=personas.a.organisation, user=agent.user, link=f"/inbox/{conversation.pk}/", text="x")
     Notification.objects.create(
-        organisation=personas.a.organisation, user=agent.user, conversation=conversation, text="y", read_at=timezone.now()
+        organisation=personas.a.organisation, user=agent.user, link=f"/inbox/{conversation.pk}/", text="y", read_at=timezone.now()
     )
     html = client.get(LIST).content.decode()
     assert 'aria-current="page">Inbox' in html

@@ -14,6 +14,7 @@ from django.db import connection
 from django.utils import timezone
 
 from accounts import services as account_services
+from accounts.models import Notification
 from audit.context import ActionContext, acting
 from audit.models import AuditEvent, EventType
 from channels_app import services as channel_services
@@ -25,7 +26,6 @@ from inbox.models import (
     InboxPolicy,
     Message,
     MessageDirection,
-    Notification,
     Reply,
     ReplyState,
 )
@@ -420,8 +420,8 @@ def test_trainees_reply_waits_for_approval_then_is_sent(personas, sim, approval)
     assert reply.state == ReplyState.AWAITING_APPROVAL
     assert send_reply(reply.pk) == "not claimed"
     assert council_replies(sim) == []
-    assert Notification.objects.filter(user=approver.user, conversation=conversation).exists()
-    assert Notification.objects.filter(user=a.members["admin"].user, conversation=conversation).exists()
+    assert Notification.objects.filter(user=approver.user, link=f"/inbox/{conversation.pk}/").exists()
+    assert Notification.objects.filter(user=a.members["admin"].user, link=f"/inbox/{conversation.pk}/").exists()
 
     with pytest.raises(PermissionDenied):
         reply_approve(actor=a.members["agent"], reply_id=reply.pk)

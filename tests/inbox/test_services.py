@@ -7,10 +7,11 @@ from celery.signals import before_task_publish
 from django.core import mail
 from django.core.exceptions import PermissionDenied, ValidationError
 
+from accounts.models import Notification
 from accounts.roles import Role
 from audit.models import AuditEvent, EventType
 from inbox import services
-from inbox.models import Conversation, ConversationStatus, Notification, Priority, Tag
+from inbox.models import Conversation, ConversationStatus, Priority, Tag
 from inbox.tasks import send_mention_emails
 from tests.conftest import add_member
 from tests.inbox_factories import make_channel, make_conversation
@@ -146,7 +147,7 @@ def test_note_mentions_notify_only_people_who_can_see_it(personas, conversation,
     # The editor works in Communications and cannot see this conversation: not mentioned.
     assert list(note.mentions.all()) == [colleague.user]
     [notice] = Notification.objects.for_user(colleague.user)
-    assert notice.conversation_id == conversation.pk
+    assert notice.link == f"/inbox/{conversation.pk}/"
     assert [m.to for m in mail.outbox] == [["sam.jones@alpha.example"]]
     assert f"/inbox/{conversation.pk}/" in mail.outbox[0].body
     [event] = events(conversation, EventType.NOTE_ADDED)
