@@ -4,12 +4,15 @@ from rest_framework.routers import SimpleRouter
 
 from accounts import api as accounts_api
 from channels_app import api as channels_api
+from inbox import api as inbox_api
 from smm import views
 
 router = SimpleRouter()
 router.register("departments", accounts_api.DepartmentViewSet, basename="department")
 router.register("members", accounts_api.MemberViewSet, basename="member")
 router.register("channels", channels_api.ChannelViewSet, basename="channel")
+router.register("conversations", inbox_api.ConversationViewSet, basename="conversation")
+router.register("saved-replies", inbox_api.SavedReplyViewSet, basename="saved-reply")
 
 api_v1 = [
     path("auth/token/", accounts_api.AuthTokenView.as_view(), name="auth-token"),

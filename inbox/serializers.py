@@ -1,0 +1,387 @@
+"""Serializers of the inbox API: read shapes for conversations, messages, replies, notes and saved replies,
+and the small input shapes of the write actions. No serializer saves: inbox.api calls the services.
+"""
+
+from __future__ import annotations
+
+from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from accounts.api import DepartmentBriefSerializer
+from accounts.models import Department
+from inbox.models import (
+    Contact,
+    Conversation,
+    ConversationStatus,
+    Message,
+    Note,
+    Priority,
+    Reply,
+    ReplyMode,
+    SavedReply,
+    Tag,
+)
+
+
+# ---------------------------------------------------------------------------------------- brief shapes
+class UserBriefSerializer(serializers.Serializer):
+    id = serializers.IntegerField(read_only=True)
+    name = serializers.CharField(source="__str__", read_only=True)
+    email = serializers.EmailField(read_only=True)
+
+
+class ChannelBriefSerializer(serializers.Serializer):
+    id = serializers.IntegerField(read_only=True)
+    platform = serializers.CharField(read_only=True)
+    handle = serializers.CharField(read_only=True)
+    display_name = serializers.CharField(read_only=True)
+
+
+class ContactSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Contact
+        fields = ["id", "platform", "platform_user_id", "handle", "name", "avatar_url", "first_seen_at", "last_seen_at"]
+        read_only_fields = fields
+
+
+class TagSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Tag
+        fields = ["id", "name"]
+        read_only_fields = fields
+
+
+# --------------------------------------------------------------------------------------- conversations
+_DATETIME = serializers.DateTimeField()
+
+
+def _dt(to_representation, value):
+    return None if value is None else to_representation(value)
+
+
+class ConversationSerializer(serializers.ModelSerializer):
+    """One conversation as the list and the detail show it (read from ConversationQuerySet.for_list())."""
+
+    channel = ChannelBriefSerializer(read_only=True)
+    contact = ContactSerializer(read_only=True)
+    department = DepartmentBriefSerializer(read_only=True)
+    assignee = UserBriefSerializer(read_only=True, allow_null=True)
+    tags = serializers.SerializerMethodField()
+    priority_label = serializers.CharField(source="get_priority_display", read_only=True)
+    overdue = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Conversation
+        fields = [
+            "id",
+            "kind",
+            "platform",
+            "channel",
+            "contact",
+            "department",
+            "assignee",
+            "status",
+            "priority",
+            "priority_label",
+            "tags",
+            "flagged",
+            "sentiment",
+            "risk_terms",
+            "waiting_since",
+            "queue_at",
+            "last_message_at",
+            "last_inbound_at",
+            "last_message_preview",
+            "message_count",
+            "first_response_due_at",
+            "first_responded_at",
+            "resolution_due_at",
+            "overdue",
+            "closed_at",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(TagSerializer(many=True))
+    def get_tags(self, conversation: Conversation) -> list[dict]:
+        # Sorted in Python from the prefetch (for_list), so the order costs no query.
+        tags = sorted(conversation.tags.all(), key=lambda t: t.name.lower())
+        return [{"id": t.pk, "name": t.name} for t in tags]
+
+    def to_representation(self, c: Conversation) -> dict:
+        """The same dict DRF's generic path builds (a test compares them), about five times faster.
+
+        The list serialises up to 200 of these per request inside a 30 ms budget; DRF's field-by-field
+        walk over the nested serializers was most of that time.
+        """
+        dt = _DATETIME.to_representation
+        contact, channel, department, assignee = c.contact, c.channel, c.department, c.assignee
+        return {
+            "id": c.pk,
+            "kind": c.kind,
+            "platform": c.platform,
+            "channel": {"id": channel.pk, "platform": channel.platform, "handle": channel.handle,
+                        "display_name": channel.display_name},
+            "contact": {
+                "id": contact.pk, "platform": contact.platform, "platform_user_id": contact.platform_user_id,
+                "handle": contact.handle, "name": contact.name, "avatar_url": contact.avatar_url,
+                "first_seen_at": _dt(dt, contact.first_seen_at), "last_seen_at": _dt(dt, contact.last_seen_at),
+            },
+            "department": {"id": department.pk, "name": department.name},
+            "assignee": None if assignee is None else {"id": assignee.pk, "name": str(assignee), "email": assignee.email},
+            "status": c.status,
+            "priority": c.priority,
+            "priority_label": c.get_priority_display(),
+            "tags": self.get_tags(c),
+            "flagged": c.flagged,
+            "sentiment": c.sentiment,
+            "risk_terms": c.risk_terms,
+            "waiting_since": _dt(dt, c.waiting_since),
+            "queue_at": _dt(dt, c.queue_at),
+            "last_message_at": _dt(dt, c.last_message_at),
+            "last_inbound_at": _dt(dt, c.last_inbound_at),
+            "last_message_preview": c.last_message_preview,
+            "message_count": c.message_count,
+            "first_response_due_at": _dt(dt, c.first_response_due_at),
+            "first_responded_at": _dt(dt, c.first_responded_at),
+            "resolution_due_at": _dt(dt, c.resolution_due_at),
+            "overdue": self.get_overdue(c),
+            "closed_at": _dt(dt, c.closed_at),
+            "created_at": _dt(dt, c.created_at),
+            "updated_at": _dt(dt, c.updated_at),
+        }
+
+    def generic_representation(self, c: Conversation) -> dict:
+        """DRF's own field-by-field output, kept for the test that pins to_representation to it."""
+        return super().to_representation(c)
+
+
+    @extend_schema_field(OpenApiTypes.BOOL)
+    def get_overdue(self, conversation: Conversation) -> bool:
+        # The same rule as the list's `overdue` filter (inbox.filters.ConversationFilter.apply).
+        if conversation.status == ConversationStatus.CLOSED:
+            return False
+        now = self.context.get("now") or timezone.now()
+        first = (
+            conversation.first_response_due_at is not None
+            and conversation.first_responded_at is None
+            and conversation.first_response_due_at < now
+        )
+        resolution = conversation.resolution_due_at is not None and conversation.resolution_due_at < now
+        return bool(first or resolution)
+
+
+class StatusCountsSerializer(serializers.Serializer):
+    open = serializers.IntegerField()
+    pending = serializers.IntegerField()
+    closed = serializers.IntegerField()
+
+
+# ------------------------------------------------------------------------------------------- timeline
+class MessageSerializer(serializers.ModelSerializer):
+    author = ContactSerializer(read_only=True, allow_null=True)
+    sent_by = UserBriefSerializer(read_only=True, allow_null=True)
+
+    class Meta:
+        model = Message
+        fields = [
+            "id",
+            "direction",
+            "kind",
+            "text",
+            "author",
+            "sent_by",
+            "platform_message_id",
+            "in_reply_to_id",
+            "url",
+            "created_at",
+            "received_at",
+            "sentiment",
+            "flagged",
+        ]
+        read_only_fields = fields
+
+
+class ReplySerializer(serializers.ModelSerializer):
+    author = UserBriefSerializer(read_only=True, allow_null=True)
+    approved_by = UserBriefSerializer(read_only=True, allow_null=True)
+    state_label = serializers.CharField(source="get_state_display", read_only=True)
+
+    class Meta:
+        model = Reply
+        fields = [
+            "id",
+            "conversation",
+            "mode",
+            "text",
+            "author",
+            "automatic",
+            "in_reply_to_id",
+            "state",
+            "state_label",
+            "attempts",
+            "last_error",
+            "platform_id",
+            "platform_url",
+            "sent_at",
+            "approved_by",
+            "decided_at",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+
+class NoteSerializer(serializers.ModelSerializer):
+    author = UserBriefSerializer(read_only=True, allow_null=True)
+    mentions = UserBriefSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Note
+        fields = ["id", "conversation", "text", "author", "mentions", "created_at"]
+        read_only_fields = fields
+
+
+# -------------------------------------------------------------------------------------- write inputs
+class ReplyCreateSerializer(serializers.Serializer):
+    text = serializers.CharField(max_length=63206, trim_whitespace=False, allow_blank=True)
+    mode = serializers.ChoiceField(choices=ReplyMode.choices, default=ReplyMode.PUBLIC)
+
+
+class NoteCreateSerializer(serializers.Serializer):
+    text = serializers.CharField(
+        max_length=5000, allow_blank=True, help_text="Mention colleagues as @email@example.org or @local-part."
+    )
+
+
+class AssigneeField(serializers.Field):
+    """A member's user id, "me", or null (unassign)."""
+
+    default_error_messages = {"invalid": 'Use a member\'s user id, "me" or null.'}
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("allow_null", True)
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        if data == "me":
+            return "me"
+        if isinstance(data, bool):
+            self.fail("invalid")
+        if isinstance(data, int) and data > 0:
+            return data
+        if isinstance(data, str) and data.isdigit() and 0 < int(data) < 2**63:
+            return int(data)
+        self.fail("invalid")
+
+    def to_representation(self, value):
+        return value
+
+
+@extend_schema_field(
+    {"oneOf": [{"type": "integer"}, {"type": "string", "enum": ["me"]}], "nullable": True,
+     "description": 'A member\'s user id, "me", or null to unassign.'}
+)
+class _AssigneeSchemaField(AssigneeField):
+    pass
+
+
+class AssignSerializer(serializers.Serializer):
+    assignee = _AssigneeSchemaField(required=False)
+    department = serializers.IntegerField(
+        required=False, min_value=1, max_value=2**63 - 1, help_text="Move the conversation to this department."
+    )
+
+    def validate(self, attrs):
+        if "assignee" not in attrs and "department" not in attrs:
+            raise serializers.ValidationError({"assignee": "Send an assignee, a department, or both."})
+        return attrs
+
+
+# A plain string in the schema: the choice set is named once, on Conversation.status (one enum per name).
+@extend_schema_field({"type": "string", "description": "open, pending or closed."})
+class _StatusChoiceField(serializers.ChoiceField):
+    pass
+
+
+class StatusSerializer(serializers.Serializer):
+    status = _StatusChoiceField(choices=ConversationStatus.choices)
+
+
+class PriorityField(serializers.Field):
+    default_error_messages = {"invalid": "Choose low, normal, high or urgent (or 0 to 3)."}
+
+    def to_internal_value(self, data):
+        by_name = {label.lower(): value for value, label in Priority.choices}
+        if isinstance(data, bool):
+            self.fail("invalid")
+        if isinstance(data, int) and data in Priority.values:
+            return data
+        if isinstance(data, str):
+            if data.isdigit() and int(data) in Priority.values:
+                return int(data)
+            if data.lower() in by_name:
+                return by_name[data.lower()]
+        self.fail("invalid")
+
+    def to_representation(self, value):
+        return value
+
+
+@extend_schema_field(
+    {"oneOf": [{"type": "integer", "minimum": 0, "maximum": 3},
+               {"type": "string", "enum": ["low", "normal", "high", "urgent"]}],
+     "description": "0 low, 1 normal, 2 high, 3 urgent (or the name)."}
+)
+class _PrioritySchemaField(PriorityField):
+    pass
+
+
+class PrioritySerializer(serializers.Serializer):
+    priority = _PrioritySchemaField()
+
+
+class TagsSerializer(serializers.Serializer):
+    """Either `tags` (replace them all) or `add` and/or `remove` (names; tags are created on first use)."""
+
+    tags = serializers.ListField(
+        child=serializers.CharField(max_length=200, allow_blank=True), max_length=100, required=False,
+        help_text="Replace the conversation's tags with these names.",
+    )
+    add = serializers.ListField(
+        child=serializers.CharField(max_length=200, allow_blank=True), max_length=100, required=False,
+    )
+    remove = serializers.ListField(
+        child=serializers.CharField(max_length=200, allow_blank=True), max_length=100, required=False,
+    )
+
+    def validate(self, attrs):
+        if "tags" in attrs and ("add" in attrs or "remove" in attrs):
+            raise serializers.ValidationError({"tags": "Send tags (replace) or add/remove, not both."})
+        if not attrs:
+            raise serializers.ValidationError({"tags": "Send tags, or add and/or remove."})
+        return attrs
+
+
+# ------------------------------------------------------------------------------------- saved replies
+class SavedReplySerializer(serializers.ModelSerializer):
+    department = serializers.PrimaryKeyRelatedField(
+        queryset=Department.objects.none(), allow_null=True, required=False,
+        help_text="The department it belongs to; null for the whole organisation.",
+    )
+    department_name = serializers.CharField(source="department.name", read_only=True, default=None)
+
+    class Meta:
+        model = SavedReply
+        fields = ["id", "title", "body", "department", "department_name", "created_at"]
+        read_only_fields = ["id", "department_name", "created_at"]
+        # The model's unique constraint is checked by the service (a clear message, not a database error).
+        validators: list = []
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        membership = self.context.get("membership")
+        # Choices narrowed to the organisation: another organisation's department id is "does not exist".
+        self.fields["department"].queryset = Department.objects.visible_to(membership).active()
