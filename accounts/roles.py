@@ -30,6 +30,7 @@ class Capability(models.TextChoices):
     MANAGE_POLICIES = "manage_policies", "Set approval policies and publishing pauses"
     APPROVE_POSTS = "approve_posts", "Approve or reject posts (own departments)"
     EDIT_POSTS = "edit_posts", "Draft and submit posts (own departments)"
+    BREAK_GLASS = "break_glass", "Publish without approval in an emergency, giving a reason"
     WORK_INBOX = "work_inbox", "Reply, assign, tag and close conversations (own departments)"
     APPROVE_REPLIES = "approve_replies", "Approve replies that need approval (own departments)"
     MANAGE_INBOX = "manage_inbox", "Set service levels, office hours, saved replies and risk keywords (own departments)"
@@ -48,6 +49,7 @@ MATRIX: dict[Capability, frozenset[Role]] = {
     Capability.MANAGE_POLICIES: frozenset({Role.ADMIN, Role.MANAGER}),
     Capability.APPROVE_POSTS: frozenset({Role.ADMIN, Role.APPROVER}),
     Capability.EDIT_POSTS: frozenset({Role.ADMIN, Role.EDITOR}),
+    Capability.BREAK_GLASS: frozenset({Role.ADMIN}),
     Capability.WORK_INBOX: frozenset({Role.ADMIN, Role.AGENT}),
     Capability.APPROVE_REPLIES: frozenset({Role.ADMIN, Role.MANAGER}),
     Capability.MANAGE_INBOX: frozenset({Role.ADMIN, Role.MANAGER}),

@@ -1,0 +1,3 @@
+"""Placeholder: filled in by the approvals work (issue 5)."""
+
+urls: list = []

@@ -1,0 +1,45 @@
+"""The approval path through the services: draft → in review → approved → scheduled, with separation of duties."""
+
+import pytest
+from django.core.exceptions import PermissionDenied, ValidationError
+
+from approvals import services
+from approvals.models import PostStatus, PublishTarget
+from approvals.workflow import TransitionNotAllowed
+from audit.models import AuditEvent, EventType
+from tests.approvals_factories import make_post
+from tests.inbox_factories import make_channel
+
+pytestmark = pytest.mark.django_db
+
+
+def test_draft_to_scheduled_by_someone_else(personas):
+    a = personas.a
+    channel = make_channel(a, department="Communications", platform="mastodon")
+    post = make_post(a, [channel])
+    assert post.status == PostStatus.DRAFT and post.current_revision.number == 1
+    services.post_submit(actor=a.members["editor"], post_id=post.pk)
+    with pytest.raises(PermissionDenied):
+        services.post_approve(actor=a.members["editor"], post_id=post.pk)
+    services.post_approve(actor=a.members["approver"], post_id=post.pk)
+    post.refresh_from_db()
+    assert post.status == PostStatus.SCHEDULED
+    assert list(PublishTarget.objects.filter(post=post).values_list("channel_id", flat=True)) == [channel.pk]
+    approved = AuditEvent.objects.get(event_type=EventType.POST_APPROVED, target_id=str(post.pk))
+    assert approved.changes["hash"] == post.current_revision.content_hash
+    with pytest.raises(TransitionNotAllowed):
+        services.post_submit(actor=a.members["editor"], post_id=post.pk)
+
+
+def test_blocked_words_and_alt_text_stop_submission(personas):
+    from approvals.models import BlockedWord
+
+    a = personas.a
+    channel = make_channel(a, department="Communications", platform="mastodon")
+    BlockedWord.objects.create(organisation=a.organisation, phrase="guaranteed", action="block")
+    post = make_post(a, [channel], body="Results guaranteed by Friday")
+    with pytest.raises(ValidationError) as error:
+        services.post_submit(actor=a.members["editor"], post_id=post.pk)
+    assert "guaranteed" in str(error.value)
+    post.refresh_from_db()
+    assert post.status == PostStatus.DRAFT
