@@ -310,6 +310,14 @@ def post_update(*, actor: Membership, post_id: int, draft: Draft, scheduled_at: 
         before = post.current_revision_id
         revision = _new_revision(actor, post, draft, channels)
         changes: dict = {}
+        if (
+            scheduled_at != "keep"
+            and scheduled_at != post.scheduled_at
+            and revision.pk == before
+            and post.status in (PostStatus.APPROVED, PostStatus.SCHEDULED)
+        ):
+            # Moving an approved post's time is scheduling: an approver does it (post_schedule), not an edit.
+            raise PermissionDenied("Ask an approver to change the time of an approved post.")
         if scheduled_at != "keep" and scheduled_at != post.scheduled_at:
             changes["scheduled_at"] = {"from": _iso(post.scheduled_at), "to": _iso(scheduled_at)}
             Post.objects.filter(pk=post.pk).update(scheduled_at=scheduled_at)
@@ -513,8 +521,9 @@ def post_break_glass(*, actor: Membership, post_id: int, reason: str) -> Post:
             "reason": reason[:500], "status": {"from": before, "to": PostStatus.SCHEDULED},
             "revision": revision.number, "hash": revision.content_hash,
         })
-        notify(post, approvers_for(post), f"{actor.user} published “{post.title}” without approval: {reason}",
-               kind="break_glass")
+        # The department's approvers (not the admin who broke the glass).
+        notify(post, [u for u in approvers_for(post) if u.pk != actor.user_id],
+               f"{actor.user} published “{post.title}” without approval: {reason}", kind="break_glass")
     return post
 
 

@@ -43,3 +43,26 @@ def test_blocked_words_and_alt_text_stop_submission(personas):
     assert "guaranteed" in str(error.value)
     post.refresh_from_db()
     assert post.status == PostStatus.DRAFT
+
+
+def test_an_editor_cannot_move_an_approved_posts_time_without_an_approver(personas):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    a = personas.a
+    channel = make_channel(a, department="Communications", platform="mastodon")
+    post = make_post(a, [channel])
+    services.post_submit(actor=a.members["editor"], post_id=post.pk)
+    services.post_approve(actor=a.members["approver"], post_id=post.pk, scheduled_at=timezone.now() + timedelta(days=1))
+    post.refresh_from_db()
+    later = post.scheduled_at + timedelta(days=1)
+    revision = post.current_revision
+    draft = services.Draft(title=revision.title, body=revision.body, channel_ids=revision.channel_ids)
+    with pytest.raises(PermissionDenied):
+        services.post_update(actor=a.members["editor"], post_id=post.pk, draft=draft, scheduled_at=later)
+    post.refresh_from_db()
+    assert post.status == PostStatus.SCHEDULED and post.scheduled_at == later - timedelta(days=1)
+    services.post_schedule(actor=a.members["approver"], post_id=post.pk, scheduled_at=later)
+    post.refresh_from_db()
+    assert post.scheduled_at == later
