@@ -3,6 +3,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from rest_framework.routers import SimpleRouter
 
 from accounts import api as accounts_api
+from approvals import api as approvals_api
 from channels_app import api as channels_api
 from inbox import api as inbox_api
 from smm import views
@@ -13,6 +14,7 @@ router.register("members", accounts_api.MemberViewSet, basename="member")
 router.register("channels", channels_api.ChannelViewSet, basename="channel")
 router.register("conversations", inbox_api.ConversationViewSet, basename="conversation")
 router.register("saved-replies", inbox_api.SavedReplyViewSet, basename="saved-reply")
+router.register("posts", approvals_api.PostViewSet, basename="post")
 
 api_v1 = [
     path("auth/token/", accounts_api.AuthTokenView.as_view(), name="auth-token"),
