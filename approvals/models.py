@@ -27,7 +27,6 @@ class PostStatus(models.TextChoices):
     PUBLISHED = "published", "Published"
     PARTLY_PUBLISHED = "partly_published", "Partly published"
     FAILED = "failed", "Failed"
-    WITHDRAWN = "withdrawn", "Withdrawn"
     CANCELLED = "cancelled", "Cancelled"
 
 

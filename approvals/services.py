@@ -331,6 +331,8 @@ def post_update(*, actor: Membership, post_id: int, draft: Draft, scheduled_at: 
                 changes["approvals_cleared"] = True
                 changes["status"] = {"from": post.status, "to": transition_for("edit", post.status)}
                 _move(post, "edit", approved_at=None, needs_new_time=False)
+                # Back in review: nothing of it may be published until it is approved again.
+                PublishTarget.objects.filter(post=post, state=TargetState.PENDING).delete()
             elif post.status == PostStatus.CHANGES_REQUESTED:
                 _move(post, "edit")
         _audit(actor, post, EventType.POST_EDITED, changes)

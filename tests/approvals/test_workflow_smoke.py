@@ -66,3 +66,18 @@ def test_an_editor_cannot_move_an_approved_posts_time_without_an_approver(person
     services.post_schedule(actor=a.members["approver"], post_id=post.pk, scheduled_at=later)
     post.refresh_from_db()
     assert post.scheduled_at == later
+
+
+def test_editing_a_scheduled_post_takes_it_off_the_publishing_queue(personas):
+    a = personas.a
+    channel = make_channel(a, department="Communications", platform="mastodon")
+    post = make_post(a, [channel])
+    services.post_submit(actor=a.members["editor"], post_id=post.pk)
+    services.post_approve(actor=a.members["approver"], post_id=post.pk)
+    assert PublishTarget.objects.filter(post=post).count() == 1
+    revision = post.current_revision
+    draft = services.Draft(title=revision.title, body="Bins are collected on Tuesday.", channel_ids=revision.channel_ids)
+    services.post_update(actor=a.members["editor"], post_id=post.pk, draft=draft)
+    post.refresh_from_db()
+    assert post.status == PostStatus.IN_REVIEW
+    assert not PublishTarget.objects.filter(post=post).exists()
