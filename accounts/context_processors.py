@@ -22,5 +22,7 @@ def organisation(request) -> dict:
             "members": membership.can(Capability.MANAGE_MEMBERS),
             "departments": membership.can(Capability.MANAGE_DEPARTMENTS),
             "security": membership.can(Capability.MANAGE_ORGANISATION),
+            "approval_queue": membership.can(Capability.APPROVE_POSTS),
+            "publishing_rules": membership.can(Capability.MANAGE_POLICIES),
         },
     }
