@@ -66,7 +66,9 @@ def _measure(client, name: str, url_or_urls, params: dict | None, n: int, explai
         call()
     timing = common.Timing(name, samples, queries=len(captured.captured_queries))
     if explain and timing.p95 > TARGET_MS:
-        slowest = max(captured.captured_queries, key=lambda q: float(q["time"]))
+        # Only reads can be explained (a session save's COMMIT may be the slowest statement).
+        reads = [q for q in captured.captured_queries if q["sql"].lstrip().upper().startswith(("SELECT", "WITH"))]
+        slowest = max(reads, key=lambda q: float(q["time"]))
         print(f"\n--- {name}: slowest query {float(slowest['time']) * 1000:.1f} ms\n{slowest['sql']}\n", flush=True)
         with connection.cursor() as cursor:
             cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + slowest["sql"])

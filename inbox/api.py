@@ -22,8 +22,8 @@ from rest_framework.response import Response
 
 from accounts.models import Department, User
 from accounts.roles import Capability
-from inbox import services
-from inbox.filters import MAX_PAGE_SIZE, PAGE_SIZE, ConversationFilter, FilterError, status_counts
+from inbox import filters, services
+from inbox.filters import COUNT_LIMIT, MAX_PAGE_SIZE, PAGE_SIZE, ConversationFilter, FilterError, status_counts
 from inbox.models import Conversation, ConversationStatus, Message, Note, Reply, SavedReply
 from inbox.serializers import (
     AssignSerializer,
@@ -88,7 +88,15 @@ ConversationPageSerializer = _page_serializer(
     ConversationSerializer,
     counts=StatusCountsSerializer(
         allow_null=True,
-        help_text="Conversations per status under the same filters (status aside); on the first page only.",
+        help_text=(
+            "Conversations per status under the same filters (status aside); on the first page only. "
+            f"Each is counted up to {COUNT_LIMIT:,}: a status listed in counts_over_limit has more than that."
+        ),
+    ),
+    counts_over_limit=serializers.ListField(
+        child=serializers.ChoiceField(ConversationStatus.choices),
+        allow_null=True,
+        help_text=f"The statuses with more than {COUNT_LIMIT:,} conversations (shown as \"{COUNT_LIMIT:,}+\").",
     ),
 )
 MessagePageSerializer = _page_serializer("MessagePage", MessageSerializer)
@@ -196,16 +204,15 @@ class ConversationViewSet(OrgScopedViewSet):
             rows, next_cursor = wanted.page(wanted.apply(scoped, self.membership))
         except FilterError as error:
             raise exceptions.ValidationError(error.errors) from None
-        counts = None
+        counts = over_limit = None
         if not wanted.cursor and request.query_params.get("counts", "").lower() not in ("0", "false", "no", "off"):
             # The tabs' counts: the same filters with any status, over the member's visible conversations.
             every_status = dataclasses.replace(wanted, status=[])
+            # (The tag filter is an EXISTS, so a conversation with two of the tags counts once.)
             counted = every_status.apply(Conversation.objects.visible_to(self.membership), self.membership)
-            if wanted.tag:
-                # The tag filter joins (and DISTINCTs); counted by id so a conversation with two of the
-                # tags counts once.
-                counted = Conversation.objects.filter(pk__in=counted.values("pk"))
-            counts = status_counts(counted)
+            capped, limit = status_counts(counted), filters.COUNT_LIMIT
+            counts = {value: min(n, limit) for value, n in capped.items()}
+            over_limit = [value for value, n in capped.items() if n > limit]
         next_url = None
         if next_cursor:
             next_url = request.build_absolute_uri(
@@ -213,7 +220,12 @@ class ConversationViewSet(OrgScopedViewSet):
             )
         context = {**self.get_serializer_context(), "now": timezone.now()}
         return Response(
-            {"next": next_url, "counts": counts, "results": ConversationSerializer(rows, many=True, context=context).data}
+            {
+                "next": next_url,
+                "counts": counts,
+                "counts_over_limit": over_limit,
+                "results": ConversationSerializer(rows, many=True, context=context).data,
+            }
         )
 
     def retrieve(self, request, pk=None):

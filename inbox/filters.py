@@ -13,6 +13,8 @@ import json
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from django.core.exceptions import EmptyResultSet
+from django.db import connections
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
@@ -27,6 +29,11 @@ PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
 SEARCH_MIN = 2
 SEARCH_MAX = 200
+# Ids beyond PostgreSQL's bigint would be a database error, not a clear 400.
+MAX_ID = 2**63 - 1
+# The status tabs count each status up to this many and then say "1,000+": an exact count reads every
+# matching conversation of the organisation (100,000 in the largest), a capped one at most this many.
+COUNT_LIMIT = 1000
 
 
 def is_number(value: str) -> bool:
@@ -49,6 +56,9 @@ def _ints(values: list[str], name: str, errors: dict) -> list[int]:
                 continue
             if not is_number(part):
                 errors[name] = "Must be whole numbers."
+                return []
+            if int(part) > MAX_ID:
+                errors[name] = "No such id."
                 return []
             out.append(int(part))
     return out
@@ -115,6 +125,8 @@ class ConversationFilter:
         f.assignee = get("assignee")
         if f.assignee and f.assignee not in ("me", "unassigned") and not is_number(f.assignee):
             errors["assignee"] = "Use me, unassigned or a member's id."
+        elif is_number(f.assignee) and int(f.assignee) > MAX_ID:
+            errors["assignee"] = "No such member."
         for name in ("flagged", "overdue"):
             value = get(name).lower()
             if value in ("1", "true", "yes", "on"):
@@ -170,7 +182,8 @@ class ConversationFilter:
             late &= ~Q(status=ConversationStatus.CLOSED)
             qs = qs.filter(late) if self.overdue else qs.exclude(late)
         if self.q:
-            # Trigram indexes (migration 0002) serve these icontains on PostgreSQL.
+            # icontains is UPPER(col) LIKE UPPER('%q%') on PostgreSQL: the trigram indexes on UPPER(col)
+            # (migration 0004) serve it.
             in_messages = Message.objects.filter(conversation=OuterRef("pk"), text__icontains=self.q)
             contacts = Contact.objects.filter(
                 Q(name__icontains=self.q) | Q(handle__icontains=self.q), pk=OuterRef("contact_id")
@@ -202,24 +215,50 @@ class ConversationFilter:
             key = json.loads(base64.urlsafe_b64decode(padded.encode()))
             if key[0] != self.sort:
                 raise ValueError("cursor of another sort")
+            # Each condition leads with a bound on the index's own columns, so the scan starts at the
+            # cursor instead of reading and discarding every row before it.
             if self.sort == "oldest":
                 flagged, at, pk = bool(key[1]), datetime.fromisoformat(key[2]), int(key[3])
-                return (
-                    Q(flagged__lt=flagged)
-                    | Q(flagged=flagged, queue_at__gt=at)
-                    | Q(flagged=flagged, queue_at=at, id__gt=pk)
-                )
+                if not 0 < pk <= MAX_ID or at.tzinfo is None:
+                    raise ValueError("out of range")
+                if not flagged:
+                    # The unflagged rows (most of the list) are last: stay in them, from the cursor on.
+                    return Q(flagged=False, queue_at__gte=at) & (Q(queue_at__gt=at) | Q(id__gt=pk))
+                return Q(flagged=False) | Q(flagged=True, queue_at__gt=at) | Q(flagged=True, queue_at=at, id__gt=pk)
             at, pk = datetime.fromisoformat(key[1]), int(key[2])
-            return Q(last_message_at__lt=at) | Q(last_message_at=at, id__lt=pk)
+            if not 0 < pk <= MAX_ID or at.tzinfo is None:
+                raise ValueError("out of range")
+            return Q(last_message_at__lte=at) & (Q(last_message_at__lt=at) | Q(id__lt=pk))
         except (ValueError, TypeError, IndexError, KeyError, binascii.Error, json.JSONDecodeError):
             raise FilterError({"cursor": "Not a cursor this list gave out."}) from None
 
 
-def status_counts(qs: QuerySet) -> dict[str, int]:
-    """Conversations per status for the tabs, in one query."""
-    from django.db.models import Count
+def status_counts(qs: QuerySet, limit: int | None = None) -> dict[str, int]:
+    """Conversations per status for the tabs, in one query, each counted up to `limit` + 1.
 
-    counts = {s: 0 for s in ConversationStatus.values}
-    for row in qs.order_by().values("status").annotate(n=Count("id")):
-        counts[row["status"]] = row["n"]
-    return counts
+    A value above `limit` means "more than limit" (show it with `count_label`): one LIMITed subquery per
+    status, so the cost is bounded by the limit and not by the size of the organisation.
+    """
+    limit = COUNT_LIMIT if limit is None else limit
+    parts, params = [], []
+    statuses = list(ConversationStatus.values)
+    for number, value in enumerate(statuses):
+        capped = qs.filter(status=value).order_by().values("pk")[: limit + 1]
+        try:
+            sql, sub_params = capped.query.get_compiler(using=capped.db).as_sql()
+        except EmptyResultSet:  # qs.none(): nothing to count
+            return dict.fromkeys(statuses, 0)
+        parts.append(f"SELECT {number} AS status, COUNT(*) AS n FROM ({sql}) counted_{number}")
+        params.extend(sub_params)
+    with connections[qs.db].cursor() as cursor:
+        cursor.execute(" UNION ALL ".join(parts), params)
+        return {statuses[number]: n for number, n in cursor.fetchall()}
+
+
+def count_label(n: int, limit: int | None = None, *, more: bool = False) -> str:
+    """How a tab shows a count from status_counts: "1,000+" over the limit, else "1,234" (with "+" when `more`:
+    a sum with a capped part)."""
+    limit = COUNT_LIMIT if limit is None else limit
+    if n > limit:
+        return f"{limit:,}+"
+    return f"{n:,}+" if more else f"{n:,}"

@@ -157,6 +157,19 @@ class ConversationQuerySet(OrgScopedQuerySet):
         return self.select_related("channel", "contact", "assignee", "department").prefetch_related("tags")
 
 
+# The list's filters other than status and flagged, plus what "overdue" reads.
+QUEUE_INDEX_INCLUDE = [
+    "department",
+    "channel",
+    "platform",
+    "assignee",
+    "priority",
+    "first_response_due_at",
+    "first_responded_at",
+    "resolution_due_at",
+]
+
+
 class Conversation(models.Model):
     organisation = models.ForeignKey("accounts.Organisation", on_delete=models.CASCADE, related_name="+")
     channel = models.ForeignKey("channels_app.Channel", on_delete=models.PROTECT, related_name="conversations")
@@ -207,13 +220,22 @@ class Conversation(models.Model):
             models.UniqueConstraint(fields=["channel", "kind", "key"], name="conversation_unique_thread_per_channel"),
         ]
         indexes = [
-            # The default list: flagged first, then oldest waiting, keyset on id.
+            # The default list: flagged first, then oldest waiting, keyset on id. The included columns let
+            # the capped status counts filter by them in an index-only scan (no heap reads).
             models.Index(
-                fields=["organisation", "status", "-flagged", "queue_at", "id"], name="conversation_queue_idx"
+                fields=["organisation", "status", "-flagged", "queue_at", "id"],
+                include=QUEUE_INDEX_INCLUDE,
+                name="conversation_queue_idx",
             ),
             models.Index(fields=["organisation", "-last_message_at", "-id"], name="conversation_newest_idx"),
             models.Index(fields=["organisation", "updated_at"], name="conversation_updated_idx"),
-            models.Index(fields=["organisation", "assignee", "status"], name="conversation_assignee_idx"),
+            # Every status (status=all): the same order without the status column.
+            models.Index(fields=["organisation", "-flagged", "queue_at", "id"], name="conversation_queue_all_idx"),
+            # Assignee filters (me, unassigned, a member) in queue order.
+            models.Index(
+                fields=["organisation", "assignee", "status", "-flagged", "queue_at", "id"],
+                name="conversation_assignee_idx",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -27,8 +27,8 @@ from django.views.decorators.http import require_GET, require_POST
 from accounts.models import Department, Membership
 from accounts.roles import Capability
 from channels_app.models import Channel, Platform
-from inbox import presence
-from inbox.filters import ConversationFilter, FilterError, status_counts
+from inbox import filters, presence
+from inbox.filters import ConversationFilter, FilterError, count_label, status_counts
 from inbox.models import Conversation, ConversationStatus, Priority, Tag
 from inbox.services import bulk_apply
 from inbox.tone import ANGRY
@@ -169,18 +169,31 @@ def _list_state(request: HttpRequest, flt: ConversationFilter) -> ListState:
 
 
 def _tabs(request: HttpRequest, flt: ConversationFilter, counts: dict[str, int]) -> list[dict]:
-    chosen = flt.status
-    tabs = [
-        {
-            "label": label,
-            "count": counts.get(value, 0),
-            "url": "?" + _query(request.GET, status=value),
-            "current": chosen == [value],
-        }
-        for value, label in ConversationStatus.choices
-    ]
+    """The status tabs; counts come capped from status_counts and show as "1,000+" past the limit."""
+    chosen, limit = flt.status, filters.COUNT_LIMIT
+    tabs = []
+    for value, label in ConversationStatus.choices:
+        n = counts.get(value, 0)
+        tabs.append(
+            {
+                "label": label,
+                "count": min(n, limit),
+                "more": n > limit,
+                "count_label": count_label(n),
+                "url": "?" + _query(request.GET, status=value),
+                "current": chosen == [value],
+            }
+        )
+    total, more = sum(tab["count"] for tab in tabs), any(tab["more"] for tab in tabs)
     tabs.append(
-        {"label": "All", "count": sum(counts.values()), "url": "?" + _query(request.GET, status="all"), "current": not chosen}
+        {
+            "label": "All",
+            "count": total,
+            "more": more,
+            "count_label": count_label(total, limit=total, more=more),
+            "url": "?" + _query(request.GET, status="all"),
+            "current": not chosen,
+        }
     )
     return tabs
 

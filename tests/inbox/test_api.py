@@ -316,6 +316,16 @@ def test_counts_per_status_follow_the_other_filters(agent_api, spread):
     assert agent_api.get(LIST, {"counts": "false"}).json()["counts"] is None
 
 
+def test_counts_past_the_limit_are_the_limit_and_listed_as_over_it(agent_api, spread, monkeypatch):
+    # Each status is counted up to filters.COUNT_LIMIT (1,000; 1 here, so the test stays small).
+    monkeypatch.setattr("inbox.filters.COUNT_LIMIT", 1)
+    body = agent_api.get(LIST).json()
+    assert len(OPEN_ONES) > 1
+    assert body["counts"] == {"open": 1, "pending": 1, "closed": 1}
+    assert body["counts_over_limit"] == ["open"]
+    assert agent_api.get(LIST, {"counts": "false"}).json()["counts_over_limit"] is None
+
+
 def test_a_conversation_with_several_of_the_filtered_tags_is_listed_and_counted_once(personas, agent_api, cs):
     conversation = make_conversation(personas.a, channel=cs)
     tags = [Tag.objects.create(organisation=personas.a.organisation, name=n) for n in ("Bins", "Roads")]

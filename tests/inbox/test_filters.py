@@ -1,10 +1,15 @@
 """inbox.filters edge cases the list and API share."""
 
-import pytest
+import base64
+import json
+from datetime import timedelta
 
-from inbox.filters import ConversationFilter, FilterError, status_counts
-from inbox.models import Conversation, Tag
-from tests.inbox_factories import make_conversation
+import pytest
+from django.utils import timezone
+
+from inbox.filters import MAX_ID, ConversationFilter, FilterError, count_label, status_counts
+from inbox.models import Conversation, ConversationStatus, Tag
+from tests.inbox_factories import make_channel, make_conversation
 
 pytestmark = pytest.mark.django_db
 
@@ -32,7 +37,10 @@ def test_several_tags_match_a_conversation_once(personas):
      ({"assignee": "someone"}, "assignee"), ({"flagged": "maybe"}, "flagged"), ({"platform": "myspace"}, "platform"),
      # Digits int() refuses although str.isdigit() accepts them.
      ({"channel": "²"}, "channel"), ({"assignee": "²"}, "assignee"), ({"page_size": "²"}, "page_size"),
-     ({"priority": "²"}, "priority"), ({"tag": "1,²"}, "tag")],
+     ({"priority": "²"}, "priority"), ({"tag": "1,²"}, "tag"),
+     # One past PostgreSQL's bigint: a clear error, not a database error (a 500).
+     ({"channel": str(MAX_ID + 1)}, "channel"), ({"tag": f"1,{MAX_ID + 1}"}, "tag"),
+     ({"department": str(MAX_ID + 1)}, "department"), ({"assignee": str(MAX_ID + 1)}, "assignee")],
 )
 def test_bad_parameters_are_named(params, field):
     with pytest.raises(FilterError) as error:
@@ -51,3 +59,69 @@ def test_a_cursor_of_another_sort_or_garbage_is_refused(personas):
         oldest = ConversationFilter.from_params({"cursor": bad})
         with pytest.raises(FilterError):
             oldest.page(oldest.apply(Conversation.objects.visible_to(admin), admin))
+
+
+def test_the_largest_bigint_id_is_a_valid_filter_that_matches_nothing(personas):
+    admin = personas.a.members["admin"]
+    make_conversation(personas.a)
+    for name in ("channel", "tag", "department", "assignee"):
+        f = ConversationFilter.from_params({name: str(MAX_ID)})
+        assert f.page(f.apply(Conversation.objects.visible_to(admin), admin)) == ([], None)
+
+
+@pytest.mark.parametrize("sort", ["oldest", "newest"])
+def test_keyset_pages_cross_the_flagged_rows_and_ties_without_gaps(personas, sort):
+    # Several flagged rows with equal times, so cursors land inside the flagged rows, on ties and on the
+    # boundary between flagged and unflagged (each cursor condition starts with an index bound).
+    admin = personas.a.members["admin"]
+    channel = make_channel(personas.a)
+    tie = timezone.now() - timedelta(minutes=30)
+    for n in range(4):
+        make_conversation(personas.a, channel=channel, at=tie, flagged=True)
+        make_conversation(personas.a, channel=channel, at=tie)
+        make_conversation(personas.a, channel=channel, at=tie - timedelta(minutes=n + 1), flagged=n % 2 == 0)
+    visible = Conversation.objects.visible_to(admin)
+    everything, none_left = ConversationFilter.from_params({"sort": sort, "page_size": "50"}).page(visible)
+    assert none_left is None and len(everything) == 12
+    for size in ("1", "2", "5"):
+        seen, cursor = [], ""
+        while True:
+            f = ConversationFilter.from_params({"sort": sort, "page_size": size, "cursor": cursor})
+            rows, cursor = f.page(f.apply(visible, admin))
+            seen += rows
+            if not cursor:
+                break
+        assert [r.pk for r in seen] == [r.pk for r in everything]
+    if sort == "oldest":
+        assert [r.flagged for r in everything] == [True] * 6 + [False] * 6
+
+
+@pytest.mark.parametrize("key", [["oldest", 0, "2026-01-01T00:00:00+00:00", 2**63], ["newest", "2026-01-01T00:00:00", 1]])
+def test_a_cursor_past_bigint_or_without_a_time_zone_is_refused(personas, key):
+    cursor = base64.urlsafe_b64encode(json.dumps(key).encode()).decode()
+    f = ConversationFilter.from_params({"cursor": cursor, "sort": key[0]})
+    with pytest.raises(FilterError) as error:
+        f.page(f.apply(Conversation.objects.visible_to(personas.a.members["admin"]), personas.a.members["admin"]))
+    assert "cursor" in error.value.errors
+
+
+def test_status_counts_stop_past_the_limit_in_one_query(personas, django_assert_num_queries):
+    admin = personas.a.members["admin"]
+    channel = make_channel(personas.a)
+    for _ in range(4):
+        make_conversation(personas.a, channel=channel)
+    for _ in range(2):
+        make_conversation(personas.a, channel=channel, status=ConversationStatus.PENDING)
+    qs = Conversation.objects.visible_to(admin)
+    with django_assert_num_queries(1):
+        # Counted up to the limit + 1: "more than 2" open, exactly 2 pending.
+        assert status_counts(qs, limit=2) == {"open": 3, "pending": 2, "closed": 0}
+    assert status_counts(qs) == {"open": 4, "pending": 2, "closed": 0}
+    assert status_counts(qs.none()) == {"open": 0, "pending": 0, "closed": 0}
+
+
+def test_count_labels():
+    assert count_label(1001) == "1,000+"
+    assert count_label(1000) == "1,000"
+    assert count_label(3, limit=2) == "2+"
+    assert count_label(2312, limit=5000, more=True) == "2,312+"

@@ -221,6 +221,21 @@ def test_status_counts_follow_the_other_filters(personas, agent, client):
     assert _counts(client.get(LIST)) == {"open": 4, "pending": 2, "closed": 1, "all": 7}
 
 
+def test_counts_past_the_limit_show_a_plus(personas, agent, client, monkeypatch):
+    # The tabs count each status up to filters.COUNT_LIMIT (1,000; 2 here, so the test stays small).
+    monkeypatch.setattr("inbox.filters.COUNT_LIMIT", 2)
+    channel = make_channel(personas.a)
+    for _ in range(3):
+        make_conversation(personas.a, channel=channel)
+    make_conversation(personas.a, channel=channel, status=ConversationStatus.PENDING)
+    response = client.get(LIST)
+    assert _counts(response) == {"open": 2, "pending": 1, "closed": 0, "all": 3}
+    body = response.content.decode()
+    assert "Open <span class=\"inbox-tabs__count\">(2+)</span>" in body
+    assert "Pending <span class=\"inbox-tabs__count\">(1)</span>" in body
+    assert "All <span class=\"inbox-tabs__count\">(3+)</span>" in body
+
+
 def _counts(response) -> dict[str, int]:
     return {tab["label"].lower(): tab["count"] for tab in response.context["tabs"]}
 
