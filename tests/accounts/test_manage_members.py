@@ -358,4 +358,5 @@ def test_member_list_query_count_does_not_grow_with_members(personas, admin_clie
     page = response.content.decode()
     assert all(f"more{i:02d}@alpha.example" in page for i in range(10))
     assert "more09@invited.example" in page
-    assert len(few) <= 12
+    # The layout's own queries included (session, membership, channel alerts, unread notifications).
+    assert len(few) <= 14
