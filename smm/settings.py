@@ -229,6 +229,18 @@ CELERY_BEAT_SCHEDULE: dict = {
         "schedule": 60.0,
         "options": {"expires": 60},
     },
+    # Claims scheduled posts whose time has come and queues one publish task per channel (issue 5: out within 15 s).
+    "approvals-sweep-due-posts": {
+        "task": "approvals.tasks.sweep_due_posts",
+        "schedule": 2.0,
+        "options": {"expires": 2},
+    },
+    # Publish targets left "sending" by a killed worker become unknown and are reconciled with the platform.
+    "approvals-sweep-stuck-targets": {
+        "task": "approvals.tasks.sweep_stuck_targets",
+        "schedule": 60.0,
+        "options": {"expires": 60},
+    },
 }
 REDIS_URL = env_str("REDIS_URL", "")
 

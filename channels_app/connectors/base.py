@@ -7,6 +7,7 @@ retry, wait or stop without knowing the platform (healthchecks' TransportError(p
 
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -201,7 +202,11 @@ class Connector(ABC):
     def send_dm(self, *, conversation_key: str, recipient_id: str, text: str) -> Published: ...
 
     @abstractmethod
-    def publish(self, *, text: str, media: list[MediaItem] = (), link: str = "") -> Published: ...
+    def publish(
+        self, *, text: str, media: list[MediaItem] = (), link: str = "", idempotency_key: str | None = None
+    ) -> Published:
+        """A new post on the account. `idempotency_key` (the same on every attempt of one post) is sent where the
+        platform honours it (Mastodon's Idempotency-Key) and ignored elsewhere."""
 
     @abstractmethod
     def delete(self, platform_id: str) -> None: ...
@@ -229,6 +234,11 @@ class Connector(ABC):
         """Our direct message with this text in the conversation (or to the recipient); None when it is not there."""
         raise PermanentError(f"Civic Desk cannot look up direct messages on {self.platform}.")
 
+    def find_post(self, *, text: str, since: datetime | None) -> Published | None:
+        """Our own post (not a reply) made at or after `since` whose text is `text`, among the account's recent
+        posts; None when it is not there."""
+        raise PermanentError(f"Civic Desk cannot look up posts on {self.platform}.")
+
 
 def same_text(sent: str, found: str) -> bool:
     """Whether a post read back is the one we sent: platforms may put @mentions in front or trim whitespace."""
@@ -241,6 +251,18 @@ def same_text(sent: str, found: str) -> bool:
         prefix = found[: -len(sent)].split()
         return all(word.startswith("@") for word in prefix)
     return False
+
+
+_LINK = re.compile(r"https?://\S+")
+
+
+def same_post_text(sent: str, found: str) -> bool:
+    """same_text for a post read back, allowing for what platforms do to links: X shortens them (t.co) and adds
+    one for attached images; a link card may replace the address. Only the words outside links must match then."""
+    if same_text(sent, found):
+        return True
+    words = " ".join(_LINK.sub(" ", sent).split())
+    return bool(words) and same_text(words, _LINK.sub(" ", found))
 
 
 # ------------------------------------------------------------------------------- header helpers

@@ -117,7 +117,9 @@ class BlueskyConnector(Connector):
         root = ((parent.get("record") or {}).get("reply") or {}).get("root") or parent_ref
         return self._create_post(text, reply={"root": {"uri": root["uri"], "cid": root["cid"]}, "parent": parent_ref})
 
-    def publish(self, *, text: str, media: Sequence[MediaItem] = (), link: str = "") -> Published:
+    def publish(self, *, text: str, media: Sequence[MediaItem] = (), link: str = "",
+                idempotency_key: str | None = None) -> Published:
+        # Bluesky has no idempotency key: an ambiguous failure is settled by find_post before any retry.
         media = list(media)
         if len(media) > MAX_IMAGES:
             raise PermanentError(f"A Bluesky post can carry at most {MAX_IMAGES} images.")
@@ -170,6 +172,24 @@ class BlueskyConnector(Connector):
         for node in thread.get("replies") or []:
             post = node.get("post") or {}
             if (post.get("author") or {}).get("did") == self.did and same_text(text, (post.get("record") or {}).get("text", "")):
+                return Published(platform_id=post["uri"], url=post_url(self.credentials.get("handle") or self.did, post["uri"]))
+        return None
+
+    def find_post(self, *, text: str, since: datetime | None) -> Published | None:
+        self._ensure_session()
+        body = self._call("GET", "app.bsky.feed.getAuthorFeed",
+                          params={"actor": self.did, "limit": PAGE_SIZE, "filter": "posts_no_replies"})
+        for item in body.get("feed") or []:
+            post = item.get("post") or {}
+            record = post.get("record") or {}
+            # A repost of someone else's post carries a reason; a reply is not a post of ours.
+            if item.get("reason") or record.get("reply") or (post.get("author") or {}).get("did") != self.did:
+                continue
+            # createdAt is the client's clock, indexedAt the server's: too old only if both say so.
+            times = [t for t in (_parse_time(record.get("createdAt")), _parse_time(post.get("indexedAt"))) if t]
+            if since is not None and times and max(times) < since:
+                continue
+            if same_text(text, record.get("text", "")):
                 return Published(platform_id=post["uri"], url=post_url(self.credentials.get("handle") or self.did, post["uri"]))
         return None
 

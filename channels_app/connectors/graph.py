@@ -234,6 +234,13 @@ class _GraphConnector(Connector):
                 return Published(platform_id=message["id"], url="")
         return None
 
+    def _permalink(self, object_id: str, field: str) -> str:
+        # The post exists by now: failing to read its address must not make it look unsent (and be posted again).
+        try:
+            return str(self.call("GET", object_id, params={"fields": field}).get(field) or "")
+        except ConnectorError:
+            return ""
+
     def _address(self, object_id: str, fields: str) -> str:
         """The public address of something just created; empty if it cannot be read now (it exists all the same)."""
         try:
@@ -379,7 +386,9 @@ class FacebookConnector(_GraphConnector):
             raise PermanentError(f"A Messenger message can be at most {MESSENGER_LIMIT:,} characters.")
         return super().send_dm(conversation_key=conversation_key, recipient_id=recipient_id, text=text)
 
-    def publish(self, *, text: str, media: Sequence[MediaItem] = (), link: str = "") -> Published:
+    def publish(self, *, text: str, media: Sequence[MediaItem] = (), link: str = "",
+                idempotency_key: str | None = None) -> Published:
+        # The Graph API has no idempotency key: an ambiguous failure is settled by find_post before any retry.
         media = list(media)
         self._check_media(media)
         # A photo post has no link preview: the link goes in the text instead.
@@ -397,8 +406,20 @@ class FacebookConnector(_GraphConnector):
             if link:
                 data["link"] = link
             post_id = self.call("POST", f"{self.page_id}/feed", data=data)["id"]
-        post = self.call("GET", post_id, params={"fields": "permalink_url"})
-        return Published(platform_id=post_id, url=post.get("permalink_url", ""))
+        return Published(platform_id=post_id, url=self._permalink(post_id, "permalink_url"))
+
+    def find_post(self, *, text: str, since: datetime | None) -> Published | None:
+        # /posts: what the Page itself published (not visitors' posts on it), newest first.
+        params: dict[str, Any] = {"fields": "id,message,created_time,permalink_url", "limit": PAGE_SIZE}
+        if since is not None:
+            params["since"] = int(since.timestamp())
+        for post in self.call("GET", f"{self.page_id}/posts", params=params).get("data") or []:
+            created = parse_time(post.get("created_time"))
+            if since is not None and created is not None and created < since.replace(microsecond=0):
+                continue
+            if same_text(text, post.get("message", "")):
+                return Published(platform_id=post["id"], url=post.get("permalink_url", ""))
+        return None
 
     def delete(self, platform_id: str) -> None:
         answer = self.call("DELETE", platform_id)
@@ -537,7 +558,8 @@ class InstagramConnector(_GraphConnector):
             raise PermanentError(f"An Instagram message can be at most {INSTAGRAM_DM_BYTES:,} bytes long.")
         return super().send_dm(conversation_key=conversation_key, recipient_id=recipient_id, text=text)
 
-    def publish(self, *, text: str, media: Sequence[MediaItem] = (), link: str = "") -> Published:
+    def publish(self, *, text: str, media: Sequence[MediaItem] = (), link: str = "",
+                idempotency_key: str | None = None) -> Published:
         media = list(media)
         if not media:
             raise PermanentError("Instagram posts need an image: add a picture to publish this on Instagram.")
@@ -558,8 +580,18 @@ class InstagramConnector(_GraphConnector):
                                   data={"media_type": "CAROUSEL", "children": ",".join(children), "caption": text})
         self._wait_until_ready(container["id"])
         published = self.call("POST", f"{self.ig_user_id}/media_publish", data={"creation_id": container["id"]})
-        post = self.call("GET", published["id"], params={"fields": "permalink"})
-        return Published(platform_id=published["id"], url=post.get("permalink", ""))
+        return Published(platform_id=published["id"], url=self._permalink(published["id"], "permalink"))
+
+    def find_post(self, *, text: str, since: datetime | None) -> Published | None:
+        body = self.call("GET", f"{self.ig_user_id}/media",
+                         params={"fields": "id,caption,timestamp,permalink", "limit": PAGE_SIZE})
+        for media in body.get("data") or []:
+            created = parse_time(media.get("timestamp"))
+            if since is not None and created is not None and created < since.replace(microsecond=0):
+                continue
+            if same_text(text, media.get("caption", "")):
+                return Published(platform_id=media["id"], url=media.get("permalink", ""))
+        return None
 
     def _public_image_url(self, item: MediaItem) -> str:
         """Instagram fetches pictures from a public URL: upload the bytes as an unpublished, temporary photo of the

@@ -231,7 +231,7 @@ def _client(instance_url: str, session: MastodonSession, timeout: float, **crede
     )
 
 
-def _idempotency_key(key: str) -> str | None:
+def _idempotency_key(key: str | None) -> str | None:
     # Mastodon remembers a key per account for an hour; hashing keeps it short and free of our ids' format.
     return f"civicdesk-{hashlib.sha256(key.encode()).hexdigest()[:40]}" if key else None
 
@@ -360,8 +360,9 @@ class MastodonConnector(Connector):
 
     # ------------------------------------------------------------------------------------ outbound
     def publish(
-        self, *, text: str, media: list[MediaItem] = (), link: str = "", idempotency_key: str = ""
+        self, *, text: str, media: list[MediaItem] = (), link: str = "", idempotency_key: str | None = None
     ) -> Published:
+        # The same Idempotency-Key on every attempt: Mastodon answers a repeat (within an hour) with the first status.
         body = text if not link or link in text else f"{text.rstrip()}\n\n{link}".strip()
         media_ids = [self._upload(item) for item in media]
         status = self._call(
@@ -426,6 +427,18 @@ class MastodonConnector(Connector):
     def find_reply(self, *, in_reply_to: str, text: str) -> Published | None:
         for status in self._call("api", self.api.account_statuses, self._own_id(), limit=40):
             if str(status.get("in_reply_to_id") or "") == str(in_reply_to) and same_text(text, status_text(status)):
+                return published_from(status)
+        return None
+
+    def find_post(self, *, text: str, since: datetime | None) -> Published | None:
+        statuses = self._call("api", self.api.account_statuses, self._own_id(), exclude_replies=True,
+                              exclude_reblogs=True, limit=PAGE_SIZE)
+        for status in statuses:
+            if status.get("visibility") == "direct" or status.get("in_reply_to_id"):
+                continue
+            if since is not None and parse_time(status["created_at"]) < since.replace(microsecond=0):
+                continue
+            if same_text(text, status_text(status)):
                 return published_from(status)
         return None
 

@@ -50,6 +50,7 @@ from channels_app.connectors.base import (
     for_write,
     request_failure,
     reset_from_epoch,
+    same_post_text,
     same_text,
 )
 
@@ -132,7 +133,9 @@ class XConnector(Connector):
         body = self._client.create_tweet(text=text, in_reply_to_tweet_id=in_reply_to)
         return self._published(body)
 
-    def publish(self, *, text: str, media: Sequence[MediaItem] = (), link: str = "") -> Published:
+    def publish(self, *, text: str, media: Sequence[MediaItem] = (), link: str = "",
+                idempotency_key: str | None = None) -> Published:
+        # X has no idempotency key: an ambiguous failure is settled by find_post before any retry.
         media = list(media)
         if link and link not in text:
             text = f"{text.rstrip()}\n\n{link}" if text.strip() else link
@@ -164,6 +167,17 @@ class XConnector(Connector):
         for tweet in body.get("data") or []:
             replied_to = {str(r.get("id")) for r in tweet.get("referenced_tweets") or [] if r.get("type") == "replied_to"}
             if in_reply_to in replied_to and same_text(text, tweet.get("text", "")):
+                return Published(platform_id=str(tweet["id"]), url=post_url(self._handle(), str(tweet["id"])))
+        return None
+
+    def find_post(self, *, text: str, since: datetime | None) -> Published | None:
+        params: dict[str, Any] = {"max_results": PAGE_SIZE, "exclude": ["replies", "retweets"],
+                                  "tweet_fields": ["created_at", "entities"]}
+        if since is not None:
+            params["start_time"] = since
+        body = self._client.get_users_tweets(self._account_id(), **params)
+        for tweet in body.get("data") or []:
+            if same_post_text(text, expanded_text(tweet)):
                 return Published(platform_id=str(tweet["id"]), url=post_url(self._handle(), str(tweet["id"])))
         return None
 
@@ -477,6 +491,20 @@ def parse_created(value: str | None, item_id: str = "") -> datetime:
     if item_id.isdigit():
         return datetime.fromtimestamp(((int(item_id) >> 22) + SNOWFLAKE_EPOCH_MS) / 1000, tz=UTC)
     return datetime.now(UTC)
+
+
+def expanded_text(tweet: Mapping[str, Any]) -> str:
+    """A post's text as written: X's t.co links put back to the addresses they stand for, and the link X appends
+    for attached images left out."""
+    text = str(tweet.get("text") or "")
+    urls = ((tweet.get("entities") or {}).get("urls") or [])
+    for entity in sorted(urls, key=lambda u: int(u.get("start") or 0), reverse=True):
+        short = str(entity.get("url") or "")
+        if not short or short not in text:
+            continue
+        is_media = bool(entity.get("media_key")) or str(entity.get("display_url") or "").startswith(("pic.x.com", "pic.twitter.com"))
+        text = text.replace(short, "" if is_media else str(entity.get("expanded_url") or short), 1)
+    return text.strip()
 
 
 def post_url(handle: str, post_id: str) -> str:

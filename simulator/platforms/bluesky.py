@@ -89,6 +89,7 @@ METHODS: dict[str, tuple[str, str, str]] = {
     "app.bsky.notification.updateSeen": ("POST", "access", "update_seen"),
     "app.bsky.feed.getPosts": ("GET", "optional", "get_posts"),
     "app.bsky.feed.getPostThread": ("GET", "optional", "get_post_thread"),
+    "app.bsky.feed.getAuthorFeed": ("GET", "optional", "get_author_feed"),
     "app.bsky.actor.getProfile": ("GET", "optional", "get_profile"),
     "chat.bsky.convo.listConvos": ("GET", "access", "list_convos"),
     "chat.bsky.convo.getConvoForMembers": ("GET", "access", "get_convo_for_members"),

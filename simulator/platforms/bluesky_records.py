@@ -27,6 +27,7 @@ FOLLOW = "app.bsky.graph.follow"
 COLLECTIONS = (POST, LIKE, REPOST, FOLLOW)
 FACET_MENTION = "app.bsky.richtext.facet#mention"
 FACET_LINK = "app.bsky.richtext.facet#link"
+AUTHOR_FEED_FILTERS = ("posts_with_replies", "posts_no_replies", "posts_with_media", "posts_and_author_threads")
 MAX_BLOB_BYTES = 5_000_000
 MAX_IMAGE_BYTES = 2_000_000
 _TID_ALPHABET = "234567abcdefghijklmnopqrstuvwxyz"
@@ -260,6 +261,32 @@ class RecordsMixin:
             raise XrpcError(400, "InvalidRequest", "Error: uris must not have more than 25 elements")
         records = self.state["records"]
         return {"posts": [self._post_view(records[uri], call) for uri in uris if uri in records and records[uri]["collection"] == POST]}
+
+    def get_author_feed(self, call: XrpcCall) -> dict:
+        """An account's own posts, newest first (the filters the product uses; reposts are not simulated)."""
+        args = call.request.args
+        account = self._account(args.get("actor", ""))
+        if account is None:
+            raise XrpcError(400, "InvalidRequest", "Profile not found")
+        filter_ = args.get("filter", "posts_with_replies")
+        if filter_ not in AUTHOR_FEED_FILTERS:
+            raise XrpcError(400, "InvalidRequest", f"Invalid filter: {filter_}")
+        posts = [
+            rec for rec in self.state["records"].values()
+            if rec["did"] == account["did"] and rec["collection"] == POST
+            and not (filter_ == "posts_no_replies" and rec["value"].get("reply"))
+            and not (filter_ == "posts_with_media" and (rec["value"].get("embed") or {}).get("$type") != "app.bsky.embed.images")
+        ]
+        posts.sort(key=_sort_key, reverse=True)
+        if args.get("cursor"):
+            after = _parse_cursor(args["cursor"])
+            posts = [rec for rec in posts if _sort_key(rec) < after]
+        limit = page_limit(args)
+        page = posts[:limit]
+        body: dict[str, Any] = {"feed": [{"post": self._post_view(rec, call)} for rec in page]}
+        if len(posts) > limit:
+            body["cursor"] = _cursor(page[-1])
+        return body
 
     def get_post_thread(self, call: XrpcCall) -> dict:
         args = call.request.args
