@@ -16,6 +16,7 @@ SUBJECTS = {
     "failed": "Publishing failed",
     "break_glass": "Published without approval",
     "mention": "You were mentioned",
+    "held_late": "Held: it was due while publishing was down",
 }
 
 

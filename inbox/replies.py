@@ -465,7 +465,7 @@ def deliver(reply_id: int) -> str:
         RateLimited,
         TransientError,
     )
-    from channels_app.services import connector_session
+    from channels_app.services import connector_session, x_refresh_if_needed
 
     reply = _load(reply_id)
     if reply is None:
@@ -479,7 +479,9 @@ def deliver(reply_id: int) -> str:
     reply.refresh_from_db()
     conversation, contact_id = reply.conversation, reply.conversation.contact.platform_user_id
     try:
-        with connector_session(reply.channel) as connector:
+        # X access tokens last two hours: renew first (once across workers), as polling and publishing do.
+        channel = x_refresh_if_needed(reply.channel) if reply.channel.platform == "x" else reply.channel
+        with connector_session(channel) as connector:
             if reply.mode == ReplyMode.DM:
                 key = conversation.key if conversation.kind == ConversationKind.PRIVATE else ""
                 extra = {"idempotency_key": f"reply-{reply.pk}"} if _accepts_idempotency_key(connector.send_dm) else {}
@@ -528,14 +530,15 @@ def deliver(reply_id: int) -> str:
 def reconcile(reply_id: int) -> str:
     """Settles an unknown outcome by reading the platform: found → sent; not found → pending and sent again."""
     from channels_app.connectors.base import ConnectorError, TransientError
-    from channels_app.services import connector_session
+    from channels_app.services import connector_session, x_refresh_if_needed
 
     reply = _load(reply_id)
     if reply is None or reply.state != ReplyState.UNKNOWN:
         return "nothing to do"
     conversation = reply.conversation
     try:
-        with connector_session(reply.channel) as connector:
+        channel = x_refresh_if_needed(reply.channel) if reply.channel.platform == "x" else reply.channel
+        with connector_session(channel) as connector:
             if reply.mode == ReplyMode.DM:
                 key = conversation.key if conversation.kind == ConversationKind.PRIVATE else ""
                 found = connector.find_dm(conversation_key=key, recipient_id=conversation.contact.platform_user_id,

@@ -6,6 +6,8 @@ channels_app.services.channel_connect, pointed at the simulator's demo accounts 
 
 from __future__ import annotations
 
+from django.conf import settings
+
 from approvals import services
 from approvals.models import Post
 from channels_app import services as channel_services
@@ -27,7 +29,7 @@ def demo_channel(org, platform: str = "x", department: str = "Communications", i
         account_id=demo["account_id"],
         handle=demo["handle"],
         credentials=demo["credentials"],
-        instance_url=demo.get("instance_url", ""),
+        instance_url=demo.get("instance_url", "") or (settings.MASTODON_SIM_INSTANCE_URL if platform == "mastodon" else ""),
     )
 
 

@@ -506,3 +506,19 @@ def test_beat_sweeps_stuck_replies_every_minute():
 
     entry = settings.CELERY_BEAT_SCHEDULE["inbox-sweep-stuck-replies"]
     assert entry["task"] in app.tasks and entry["schedule"] <= 60
+
+
+def test_an_expired_x_token_is_renewed_before_the_reply_is_sent(personas, sim):
+    a = personas.a
+    conversation = x_conversation(a, sim)
+    channel = conversation.channel
+    expired = {**channel.credentials, "expires_at": 0}
+    channel.credentials = expired
+    channel.save(update_fields=["credentials_encrypted"])
+    reply = reply_create(actor=a.members["agent"], conversation_id=conversation.pk, text="Renewed and sent.")
+    assert send_reply(reply.pk) == "sent"
+    channel.refresh_from_db()
+    assert channel.credentials["access_token"] != expired["access_token"]
+    assert float(channel.credentials["expires_at"]) > 0
+    assert len(sim.calls("x", "/2/oauth2/token")) == 1
+    assert len(council_replies(sim)) == 1
