@@ -259,15 +259,21 @@ class PostViewSet(OrgScopedViewSet):
         """The workflow actions the caller may take now (the services decide; this mirrors their rules)."""
         member = self.membership
         is_author = post.author_id == member.user_id
+        deciders: set[int] | None = None
+
+        def may_decide() -> bool:
+            nonlocal deciders
+            if deciders is None:
+                deciders = {u.pk for u in services.approvers_for(post)}
+            return member.user_id in deciders
+
         names = []
         for name in allowed_actions(post.status):
             if not member.can(ACTIONS[name].capability):
                 continue
-            if name in ("approve", "request_changes") and is_author:
+            if name in ("approve", "request_changes") and (is_author or not may_decide()):
                 continue
-            if name == "approve" and (
-                member.user_id in approved_by or member.user_id not in {u.pk for u in services.approvers_for(post)}
-            ):
+            if name == "approve" and member.user_id in approved_by:
                 continue
             if name == "schedule" and is_author and not member.can(Capability.BREAK_GLASS):
                 continue

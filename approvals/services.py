@@ -42,7 +42,7 @@ from approvals.models import (
 from approvals.workflow import EDITABLE, TransitionNotAllowed, transition_for
 from audit.models import EventType
 from audit.services import record
-from channels_app.grants import PUBLISH, has_grant
+from channels_app.grants import PUBLISH
 from channels_app.models import Channel, ChannelStatus
 from channels_app.text import validate_text
 
@@ -92,8 +92,17 @@ def settings_for(organisation_id: int) -> PublishingSettings:
 
 def publishable_channels(actor: Membership):
     """Channels this member may publish to (live, in their scope, with the publish grant)."""
-    channels = Channel.objects.visible_to(actor).connected().select_related("department")
-    return [c for c in channels if has_grant(actor, c, PUBLISH)]
+    from channels_app.grants import default_grants
+    from channels_app.models import ChannelUserObjectPermission
+
+    channels = list(Channel.objects.visible_to(actor).connected().select_related("department"))
+    # Explicit grants of this person, for all these channels in one query (not one per channel).
+    granted = set(
+        ChannelUserObjectPermission.objects.filter(
+            user_id=actor.user_id, content_object__in=channels, permission__codename=PUBLISH
+        ).values_list("content_object_id", flat=True)
+    )
+    return [c for c in channels if c.pk in granted or PUBLISH in default_grants(actor, c)]
 
 
 @dataclass
@@ -206,7 +215,8 @@ def notify(post: Post, users: Iterable, text: str, *, kind: str) -> None:
 
 def approvers_for(post: Post) -> list:
     """People who may approve this post: active members of its organisation in an approver role of the
-    department's policy who work in the post's department (admins everywhere); never the author."""
+    department's policy who work in the post's department (admins everywhere); never the post's author nor
+    the author of its current revision (an admin who edits a post cannot then approve their own words)."""
     policy = ApprovalPolicy.objects.filter(department_id=post.department_id).first()
     roles = policy.approver_roles if policy else [Role.ADMIN, Role.APPROVER]
     members = (
@@ -216,7 +226,9 @@ def approvers_for(post: Post) -> list:
         .select_related("user")
         .distinct()
     )
-    return [m.user for m in members if m.user_id != post.author_id and m.can(Capability.APPROVE_POSTS)]
+    # Separation of duties: not the post's author, nor whoever wrote the revision under review.
+    writers = {post.author_id, post.current_revision.author_id if post.current_revision_id else None}
+    return [m.user for m in members if m.user_id not in writers and m.can(Capability.APPROVE_POSTS)]
 
 
 def approvals_required(post: Post, revision: PostRevision) -> int:
@@ -268,8 +280,15 @@ def _new_revision(actor: Membership, post: Post, draft: Draft, channels: list[Ch
     }
     current = post.current_revision
     digest = content_hash(fields)
-    if current is not None and current.content_hash == digest and current.notes == (draft.notes or "").strip():
-        return current  # nothing changed: no new revision (autosave of an unchanged form)
+    notes = (draft.notes or "").strip()
+    if current is not None and current.content_hash == digest:
+        # Same content (what approvals approve): no new revision. Internal notes are not content, so a change
+        # to them is kept on the current revision and never sends an approved post back to review.
+        if current.notes != notes:
+            PostRevision.objects.filter(pk=current.pk).update(notes=notes)
+            current.notes = notes
+            current.notes_changed = True
+        return current
     number = (current.number if current else 0) + 1
     revision = PostRevision.objects.create(
         organisation_id=post.organisation_id, post=post, number=number, notes=(draft.notes or "").strip(),
@@ -322,6 +341,8 @@ def post_update(*, actor: Membership, post_id: int, draft: Draft, scheduled_at: 
             changes["scheduled_at"] = {"from": _iso(post.scheduled_at), "to": _iso(scheduled_at)}
             Post.objects.filter(pk=post.pk).update(scheduled_at=scheduled_at)
             post.scheduled_at = scheduled_at
+        if revision.pk == before and getattr(revision, "notes_changed", False):
+            changes["notes"] = "changed"
         if revision.pk == before and not changes:
             return post
         if revision.pk != before:
@@ -334,6 +355,7 @@ def post_update(*, actor: Membership, post_id: int, draft: Draft, scheduled_at: 
                 # Back in review: nothing of it may be published until it is approved again.
                 PublishTarget.objects.filter(post=post, state=TargetState.PENDING).delete()
             elif post.status == PostStatus.CHANGES_REQUESTED:
+                changes["status"] = {"from": post.status, "to": transition_for("edit", post.status)}
                 _move(post, "edit")
         _audit(actor, post, EventType.POST_EDITED, changes)
     return post
@@ -382,8 +404,8 @@ def post_approve(
     with transaction.atomic():
         post = _locked(actor, post_id)
         transition_for("approve", post.status)
-        if post.author_id == actor.user_id:
-            raise PermissionDenied("You wrote this post: someone else must approve it.")
+        if actor.user_id in (post.author_id, post.current_revision.author_id):
+            raise PermissionDenied("You wrote this post or its latest revision: someone else must approve it.")
         if actor.user_id not in {u.pk for u in approvers_for(post)}:
             raise PermissionDenied("The department's approval policy does not let your role approve posts.")
         revision = post.current_revision
@@ -413,6 +435,7 @@ def post_approve(
         if scheduled_at is not None and scheduled_at < now:
             raise ValidationError({"scheduled_at": "Choose a time in the future, or publish now."})
         _move(post, "approve", approved_at=now, needs_new_time=False)
+        _audit(actor, post, EventType.POST_STATUS_CHANGED, {"status": {"from": "in_review", "to": "approved"}})
         _schedule(actor, post, when or now)
         notify(post, [post.author], f"“{post.title}” was approved", kind="approved")
     return post
@@ -448,8 +471,8 @@ def post_schedule(*, actor: Membership, post_id: int, scheduled_at: datetime | N
     with transaction.atomic():
         post = _locked(actor, post_id)
         transition_for("schedule", post.status)
-        if post.author_id == actor.user_id and not actor.can(Capability.BREAK_GLASS):
-            raise PermissionDenied("You wrote this post: someone else must schedule it.")
+        if not actor.can(Capability.BREAK_GLASS) and actor.user_id not in {u.pk for u in approvers_for(post)}:
+            raise PermissionDenied("Only the department's approvers (not the post's writers) can schedule it.")
         _schedule(actor, post, scheduled_at or now)
     return post
 
@@ -462,8 +485,10 @@ def post_request_changes(*, actor: Membership, post_id: int, comment: str) -> Po
     with transaction.atomic():
         post = _locked(actor, post_id)
         transition_for("request_changes", post.status)
-        if post.author_id == actor.user_id:
-            raise PermissionDenied("You wrote this post: someone else must review it.")
+        if actor.user_id in (post.author_id, post.current_revision.author_id):
+            raise PermissionDenied("You wrote this post or its latest revision: someone else must review it.")
+        if actor.user_id not in {u.pk for u in approvers_for(post)}:
+            raise PermissionDenied("The department's approval policy does not let your role review posts.")
         revision = post.current_revision
         ApprovalDecision.objects.create(
             organisation_id=post.organisation_id, post=post, revision=revision, revision_hash=revision.content_hash,

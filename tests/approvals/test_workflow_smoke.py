@@ -81,3 +81,81 @@ def test_editing_a_scheduled_post_takes_it_off_the_publishing_queue(personas):
     post.refresh_from_db()
     assert post.status == PostStatus.IN_REVIEW
     assert not PublishTarget.objects.filter(post=post).exists()
+
+
+def _submitted(a, platform="mastodon"):
+    channel = make_channel(a, department="Communications", platform=platform)
+    post = make_post(a, [channel])
+    services.post_submit(actor=a.members["editor"], post_id=post.pk)
+    return post, channel
+
+
+def test_an_admin_who_rewrote_a_post_cannot_approve_their_own_words(personas):
+    a = personas.a
+    post, channel = _submitted(a)
+    draft = services.Draft(title="Bin collections", body="Bins are collected on Tuesday.", channel_ids=[channel.pk])
+    services.post_update(actor=a.members["admin"], post_id=post.pk, draft=draft)
+    with pytest.raises(PermissionDenied):
+        services.post_approve(actor=a.members["admin"], post_id=post.pk)
+    with pytest.raises(PermissionDenied):
+        services.post_request_changes(actor=a.members["admin"], post_id=post.pk, comment="Looks wrong")
+    post.refresh_from_db()
+    assert post.status == PostStatus.IN_REVIEW
+    assert a.user("admin") not in services.approvers_for(post)
+    services.post_approve(actor=a.members["approver"], post_id=post.pk)
+    post.refresh_from_db()
+    assert post.status == PostStatus.SCHEDULED
+
+
+def test_request_changes_and_schedule_follow_the_policys_approver_roles(personas):
+    from approvals.models import ApprovalPolicy
+
+    a = personas.a
+    ApprovalPolicy.objects.create(organisation=a.organisation, department=a.departments["Communications"],
+                                  approver_roles=["admin"])
+    post, _ = _submitted(a)
+    with pytest.raises(PermissionDenied):
+        services.post_request_changes(actor=a.members["approver"], post_id=post.pk, comment="Shorter please")
+    post.refresh_from_db()
+    assert post.status == PostStatus.IN_REVIEW
+    services.post_approve(actor=a.members["admin"], post_id=post.pk)
+    with pytest.raises(PermissionDenied):
+        services.post_schedule(actor=a.members["approver"], post_id=post.pk, scheduled_at=None)
+
+
+def test_changing_only_internal_notes_keeps_the_approval(personas):
+    a = personas.a
+    post, channel = _submitted(a)
+    services.post_approve(actor=a.members["approver"], post_id=post.pk)
+    revision = post.current_revision
+    draft = services.Draft(title=revision.title, body=revision.body, channel_ids=revision.channel_ids,
+                           notes="Checked with the depot")
+    services.post_update(actor=a.members["editor"], post_id=post.pk, draft=draft)
+    post.refresh_from_db()
+    assert post.status == PostStatus.SCHEDULED and post.current_revision_id == revision.pk
+    assert post.current_revision.notes == "Checked with the depot"
+    assert PublishTarget.objects.filter(post=post).count() == 1
+    edited = AuditEvent.objects.filter(event_type=EventType.POST_EDITED, target_id=str(post.pk)).last()
+    assert edited.changes == {"notes": "changed"}
+
+
+def test_publishable_channels_costs_the_same_queries_for_many_channels(personas, django_assert_max_num_queries):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from channels_app import services as channel_services
+
+    a = personas.a
+    editor = a.members["editor"]
+    make_channel(a, department="Communications")
+    with CaptureQueriesContext(connection) as few:
+        assert len(services.publishable_channels(editor)) == 1
+    for _ in range(8):
+        make_channel(a, department="Communications")
+    elsewhere = make_channel(a, department="Customer Services")
+    for grant in ("view_channel", "publish_channel"):
+        channel_services.channel_grant_set(actor=a.members["admin"], channel=elsewhere, member=editor, grant=grant,
+                                           allowed=True)
+    with django_assert_max_num_queries(len(few)):
+        found = services.publishable_channels(editor)
+    assert len(found) == 10 and elsewhere in found
