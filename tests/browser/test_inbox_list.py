@@ -35,7 +35,7 @@ def westmoor(transactional_db) -> tuple[Org, Membership]:
 def _open_inbox(page, live_server):
     sign_in(page, AGENT_EMAIL, PASSWORD, check=False)
     page.wait_for_url(f"{live_server.url}/")
-    page.get_by_role("navigation", name="Main").get_by_role("link", name="Inbox").click()
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Inbox", exact=True).click()
     page.wait_for_url("**/inbox/")
     assert page.get_by_role("heading", level=1).inner_text() == "Inbox"
 
