@@ -46,6 +46,11 @@ ICS_FUTURE_DAYS = 400
 ICS_MAX_EVENTS = 2000
 ICS_SALT = "approvals.ics"
 LIST_PAGE_SIZE = 50
+# Dates people and programs may ask about: far inside what Python's datetime can move between zones (year 9999
+# at -12:00 is year 10000 in UTC; year 1 at +05:00 is before year 1), and wider than any post can be.
+FIRST_YEAR = 1900
+LAST_YEAR = 2100
+OUT_OF_RANGE = f"Choose a date between {FIRST_YEAR} and {LAST_YEAR}."
 
 
 class CalendarError(ValueError):
@@ -340,8 +345,11 @@ def parse_view(params) -> tuple[str, date | None]:
             anchor = date.fromisoformat(raw) if len(raw) == 10 and raw.isascii() else None
         except ValueError:
             anchor = None
-        if anchor is None or not 1900 <= anchor.year <= 2999:
+        if anchor is None:
             errors["date"] = "Use a date written as YYYY-MM-DD, for example 2025-03-30."
+        elif not FIRST_YEAR <= anchor.year <= LAST_YEAR:
+            errors["date"] = OUT_OF_RANGE
+            anchor = None
     if errors:
         raise CalendarError(errors)
     return view, anchor
@@ -357,11 +365,21 @@ def _feed_bound(raw: str, name: str, tz: ZoneInfo, errors: dict) -> datetime | N
         if not raw.isascii():
             raise ValueError
         if len(raw) == 10:
-            return day_start(date.fromisoformat(raw), tz)
-        value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-        return value if value.tzinfo else value.replace(tzinfo=tz)
+            value = day_start(date.fromisoformat(raw), tz)
+        else:
+            value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+            value = value if value.tzinfo else value.replace(tzinfo=tz)
     except (ValueError, OverflowError):
         errors[name] = "Use a date (YYYY-MM-DD) or a date and time such as 2025-03-30T00:00:00+01:00."
+        return None
+    if not FIRST_YEAR <= value.year <= LAST_YEAR:
+        errors[name] = OUT_OF_RANGE
+        return None
+    try:
+        # Every later step compares, subtracts and shows it in other zones: all of them need it to convert.
+        return value.astimezone(UTC).astimezone(tz)
+    except (ValueError, OverflowError):  # pragma: no cover - the year window keeps clear of the edges
+        errors[name] = OUT_OF_RANGE
         return None
 
 
@@ -462,10 +480,12 @@ def decode_cursor(cursor: str) -> tuple[datetime, int]:
         padded = cursor + "=" * (-len(cursor) % 4)
         at, pk = json.loads(base64.urlsafe_b64decode(padded.encode()))
         at = datetime.fromisoformat(at)
-        if at.tzinfo is None or not isinstance(pk, int):
+        if at.tzinfo is None or not FIRST_YEAR <= at.year <= LAST_YEAR:
             raise ValueError
-        return at, pk
-    except (ValueError, TypeError, binascii.Error, json.JSONDecodeError, UnicodeDecodeError):
+        if isinstance(pk, bool) or not isinstance(pk, int) or not 0 < pk < 2**63:
+            raise ValueError
+        return at.astimezone(UTC), pk
+    except (ValueError, OverflowError, TypeError, binascii.Error, json.JSONDecodeError, UnicodeDecodeError):
         raise CalendarError({"cursor": "Not a cursor this list gave out."}) from None
 
 

@@ -47,10 +47,27 @@ def writable_departments(membership: Membership):
     return departments.order_by("name")
 
 
-def parse_local_datetime(raw: str, zone_name: str) -> datetime:
+# Typed times must fall in this window: well inside what Python's datetime can convert between zones (a year
+# 9999 evening in New York is year 10000 in UTC, which nothing can read back), and sane for a post or a pause.
+EARLIEST_YEAR = 2000
+YEARS_AHEAD = 5
+OUT_OF_RANGE = "Choose a date within the next five years."
+
+
+def _years_after(moment: datetime, years: int) -> datetime:
+    try:
+        return moment.replace(year=moment.year + years)
+    except ValueError:  # 29 February
+        return moment.replace(year=moment.year + years, day=28)
+
+
+def parse_local_datetime(raw: str, zone_name: str | ZoneInfo) -> datetime:
     """A datetime-local value ("2025-07-01T09:30") read as a wall-clock time in the organisation's zone → UTC.
 
-    A time the clocks skip (spring forward) is refused; a time they repeat (autumn) is the first of the two.
+    The one parser for every time typed in the organisation's zone (composer, post page, pauses). Raises
+    ValidationError with a message for people: unreadable, a date that does not exist, a year before
+    EARLIEST_YEAR or more than YEARS_AHEAD years from now, or a time the clocks skip (spring forward). A time
+    they repeat (autumn) is the first of the two.
     """
     text = (raw or "").strip()
     if not text.isascii() or not 16 <= len(text) <= 19 or text[10:11] not in ("T", " "):
@@ -61,11 +78,18 @@ def parse_local_datetime(raw: str, zone_name: str) -> datetime:
         raise ValidationError("That date or time does not exist; check the day and the hour.") from None
     if naive.tzinfo is not None:
         raise ValidationError("Give the date and time as day, month, year, hours and minutes.")
-    zone = ZoneInfo(zone_name)
+    zone = zone_name if isinstance(zone_name, ZoneInfo) else ZoneInfo(zone_name)
+    latest = _years_after(timezone.now().astimezone(zone).replace(tzinfo=None), YEARS_AHEAD)
+    if naive.year < EARLIEST_YEAR or naive > latest:
+        raise ValidationError(OUT_OF_RANGE)
     local = naive.replace(tzinfo=zone, fold=0)
-    as_utc = local.astimezone(UTC)
-    if as_utc.astimezone(zone).replace(tzinfo=None) != naive:
-        raise ValidationError(f"{naive:%H:%M} does not exist on {naive:%-d %B %Y} in {zone_name}: the clocks go "
+    try:
+        as_utc = local.astimezone(UTC)
+        round_trip = as_utc.astimezone(zone).replace(tzinfo=None)
+    except (ValueError, OverflowError):  # pragma: no cover - the window above keeps clear of the edges
+        raise ValidationError(OUT_OF_RANGE) from None
+    if round_trip != naive:
+        raise ValidationError(f"{naive:%H:%M} does not exist on {naive:%-d %B %Y} in {zone}: the clocks go "
                               "forward then. Choose another time.")
     return as_utc
 

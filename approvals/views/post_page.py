@@ -23,6 +23,7 @@ from django.views.decorators.http import require_GET, require_POST
 from accounts.models import Membership
 from accounts.roles import Capability
 from approvals import services
+from approvals.forms import parse_local_datetime
 from approvals.models import (
     ApprovalDecision,
     Comment,
@@ -39,9 +40,6 @@ from channels_app.models import Channel
 from inbox.services import MENTION
 from smm.scoping import get_visible_or_404, member_required
 
-# The form field a person types a time into: <input type="datetime-local"> sends "2025-06-01T09:30".
-DATETIME_FORMATS = ("%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M")
-
 
 # ------------------------------------------------------------------------------------- shared helpers
 def org_zone(membership: Membership) -> ZoneInfo:
@@ -50,20 +48,6 @@ def org_zone(membership: Membership) -> ZoneInfo:
         return ZoneInfo(membership.organisation.timezone)
     except (ZoneInfoNotFoundError, ValueError):
         return ZoneInfo("Europe/London")
-
-
-def parse_local_datetime(raw: str, zone: ZoneInfo) -> datetime | None:
-    """A time typed in the organisation's zone ("2025-06-01T09:30"), as an aware datetime; None when unreadable."""
-    text = (raw or "").strip()
-    if not text or len(text) > 25 or not text.isascii():
-        return None
-    for fmt in DATETIME_FORMATS:
-        try:
-            naive = datetime.strptime(text, fmt)
-        except ValueError:
-            continue
-        return naive.replace(tzinfo=zone)
-    return None
 
 
 def local_input_value(value: datetime | None, zone: ZoneInfo) -> str:
@@ -340,9 +324,14 @@ def post_schedule(request: HttpRequest, pk: int) -> HttpResponse:
         when = None
     else:
         zone = org_zone(membership)
-        when = parse_local_datetime(request.POST.get("scheduled_at", ""), zone)
-        if when is None:
+        raw = request.POST.get("scheduled_at", "")
+        if not raw.strip():
             messages.error(request, f"Enter the new time as a date and time ({zone}), or choose Publish now.")
+            return redirect("approvals:post_detail", pk=post.pk)
+        try:
+            when = parse_local_datetime(raw, zone)
+        except ValidationError as error:
+            messages.error(request, f"The new time ({zone}): {error_text(error)}")
             return redirect("approvals:post_detail", pk=post.pk)
 
     def done(result: Post) -> str:

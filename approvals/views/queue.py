@@ -22,6 +22,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from accounts.models import Department, Membership
 from accounts.roles import Capability
 from approvals import services
+from approvals.forms import parse_local_datetime
 from approvals.models import (
     ApprovalDecision,
     ApprovalPolicy,
@@ -32,7 +33,7 @@ from approvals.models import (
     PublishingPause,
     default_approver_roles,
 )
-from approvals.views.post_page import error_text, id_from, org_zone, parse_local_datetime, pause_text
+from approvals.views.post_page import error_text, id_from, org_zone, pause_text
 from approvals.workflow import TransitionNotAllowed
 from channels_app.models import Channel
 from smm.scoping import get_visible_or_404, member_required
@@ -75,6 +76,7 @@ def queue_rows(membership: Membership) -> list[QueueRow]:
         Post.objects.visible_to(membership)
         .filter(status=PostStatus.IN_REVIEW, department_id__in=departments, current_revision__isnull=False)
         .exclude(author_id=membership.user_id)
+        .exclude(current_revision__author_id=membership.user_id)
         .select_related("department", "author", "current_revision")
         .order_by("submitted_at", "id")[:QUEUE_LIMIT]
     )
@@ -226,10 +228,11 @@ def pauses(request: HttpRequest) -> HttpResponse:
                                                "organisation."], form=form, status=400)
     ends_at = None
     if form["ends_at"].strip():
-        ends_at = parse_local_datetime(form["ends_at"], zone)
-        if ends_at is None:
-            return _render_pauses(request, errors=[f"Enter the end as a date and time ({zone}), or leave it empty."],
-                                  form=form, status=400)
+        try:
+            ends_at = parse_local_datetime(form["ends_at"], zone)
+        except ValidationError as error:
+            return _render_pauses(request, errors=[f"Enter the end as a date and time ({zone}), or leave it empty. "
+                                                   f"{error_text(error)}"], form=form, status=400)
     try:
         pause = services.pause_start(actor=membership, reason=form["reason"], department=department, ends_at=ends_at)
     except ValidationError as error:

@@ -7,6 +7,8 @@ on Sunday 30 March 2025 (01:00 GMT → 02:00 BST) and Sunday 26 October 2025 (02
 
 from __future__ import annotations
 
+import base64
+import json
 import re
 from datetime import UTC, date, datetime, timedelta
 from html import unescape
@@ -608,3 +610,80 @@ def test_ics_costs_the_same_queries_for_one_post_and_for_forty(personas, comms, 
     for i in range(40):
         place(make_post(personas.a, [comms["x"], comms["mastodon"]], title=f"Post {i}"), now + timedelta(hours=i))
     assert _count(Client(), f"/posts/calendar/{comms_dept.pk}.ics", {"token": token}) == few
+
+
+# ------------------------------------------------------------------------------------ the calendar's edges
+def _in_zone(personas, zone: str) -> None:
+    personas.a.organisation.timezone = zone
+    personas.a.organisation.save(update_fields=["timezone"])
+
+
+def _cursor(at: str, pk) -> str:
+    return base64.urlsafe_b64encode(json.dumps([at, pk]).encode()).decode().rstrip("=")
+
+
+EDGE_RANGES = [
+    # Year 9999 at -12:00 is year 10000 in UTC; year 1 at +05:00 is before year 1 in UTC.
+    ({"start": "9999-12-31", "end": "9999-12-31T23:59:59-12:00"}, "start"),
+    ({"start": "0001-01-01T00:00:00+05:00", "end": "0001-01-02"}, "start"),
+    ({"start": "2025-10-01", "end": "9999-12-31T23:59:59-12:00"}, "end"),
+    ({"start": "0001-01-01", "end": "2025-10-01"}, "start"),
+    ({"start": "2101-01-01", "end": "2101-01-02"}, "start"),
+]
+
+
+@pytest.mark.parametrize("zone", ["America/New_York", "Europe/Berlin", "Etc/GMT-14"])
+@pytest.mark.parametrize(("params", "field"), EDGE_RANGES)
+def test_feeds_refuse_dates_at_the_edges_of_the_calendar_with_a_400(personas, login, api_for, zone, params, field):
+    _in_zone(personas, zone)
+    viewer = personas.a.members["viewer"]
+    for response in (login(viewer).get(FEED, params), api_for(viewer).get("/api/v1/posts/calendar/", params)):
+        assert response.status_code == 400
+        assert response.json()["errors"][field] in (
+            ["Choose a date between 1900 and 2100."], "Choose a date between 1900 and 2100.")
+
+
+def test_feed_still_answers_ranges_near_the_window_edges(personas, login):
+    _in_zone(personas, "America/New_York")
+    viewer = login(personas.a.members["viewer"])
+    assert viewer.get(FEED, {"start": "2100-12-01", "end": "2100-12-31T23:59:59-12:00"}).status_code == 200
+    assert viewer.get(FEED, {"start": "1900-01-01T00:00:00+05:00", "end": "1900-01-02"}).status_code == 200
+
+
+@pytest.mark.parametrize("zone", ["America/New_York", "Europe/Berlin"])
+@pytest.mark.parametrize("params", [
+    {"date": "9999-12-31"}, {"date": "9999-12-31", "view": "week"}, {"date": "0001-01-01"},
+    {"date": "0001-01-01", "view": "week"}, {"date": "2101-01-01"},
+])
+def test_calendar_pages_refuse_dates_at_the_edges_with_a_400(personas, login, zone, params):
+    _in_zone(personas, zone)
+    page = login(personas.a.members["viewer"]).get(CALENDAR, params)
+    assert page.status_code == 400
+    html = page.content.decode()
+    assert "This calendar could not be shown" in html and "Choose a date between 1900 and 2100." in html
+
+
+def test_calendar_pages_show_the_first_and_last_months_of_the_window(personas, login):
+    _in_zone(personas, "Etc/GMT+12")
+    viewer = login(personas.a.members["viewer"])
+    for params in ({"date": "2100-12-31"}, {"date": "2100-12-31", "view": "week"}, {"date": "1900-01-01"},
+                   {"date": "1900-01-01", "view": "week"}):
+        assert viewer.get(CALENDAR, params).status_code == 200, params
+
+
+@pytest.mark.parametrize("zone", ["America/New_York", "Europe/Berlin"])
+@pytest.mark.parametrize("cursor", [
+    _cursor("9999-12-31T23:59:59-12:00", 1),
+    _cursor("0001-01-01T00:00:00+05:00", 1),
+    _cursor("2025-10-01T00:00:00+00:00", 2**70),
+    _cursor("2025-10-01T00:00:00+00:00", 0),
+    _cursor("2025-10-01T00:00:00+00:00", True),
+    _cursor("2025-10-01T00:00:00+00:00", 1.5),
+])
+def test_list_refuses_cursors_at_the_edges_with_a_400(personas, comms, login, zone, cursor):
+    _in_zone(personas, zone)
+    page = login(personas.a.members["viewer"]).get(LIST, {"cursor": cursor})
+    assert page.status_code == 400
+    assert "These filters could not be used" in page.content.decode()
+    with pytest.raises(cal.CalendarError):
+        cal.decode_cursor(cursor)

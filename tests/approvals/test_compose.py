@@ -4,12 +4,16 @@ autosave, edits after submission, the revision diff, roles and tenants, and garb
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
+from django.utils import timezone
 
 from approvals import services
+from approvals.forms import parse_local_datetime
 from approvals.models import BlockedWord, Post, PostMedia, PostRevision, PostStatus
 from audit.models import AuditEvent, EventType
 from tests.approvals_factories import make_post
@@ -249,6 +253,50 @@ def test_impossible_scheduled_times_are_refused(desk, login, typed, message):
     response = login(desk["a"].members["editor"]).post(NEW, _form(desk, schedule="at", scheduled_at=typed))
     assert response.status_code == 400 and message in response.content.decode()
     assert not Post.objects.exists()
+
+
+def _years_from_now(years: int) -> str:
+    now = timezone.now()
+    return f"{now.year + years}-{now.month:02d}-{min(now.day, 28):02d}T12:00"
+
+
+@pytest.mark.parametrize(
+    ("zone", "typed"),
+    [
+        # Ahead of UTC: 1 January of year 1 at midnight in Berlin is before year 1 in UTC.
+        ("Europe/Berlin", "0001-01-01T00:00"),
+        # Behind UTC: the last evening of year 9999 in New York is year 10000 in UTC.
+        ("America/New_York", "9999-12-31T23:59"),
+        ("America/New_York", "1999-12-31T23:59"),
+        ("Europe/Berlin", "_six_years"),
+    ],
+)
+def test_scheduled_times_outside_the_next_five_years_are_refused_not_a_500(desk, login, zone, typed):
+    desk["a"].organisation.timezone = zone
+    desk["a"].organisation.save(update_fields=["timezone"])
+    typed = _years_from_now(6) if typed == "_six_years" else typed
+    client = login(desk["a"].members["editor"])
+    response = client.post(NEW, _form(desk, schedule="at", scheduled_at=typed))
+    assert response.status_code == 400
+    assert "Choose a date within the next five years." in response.content.decode()
+    response = client.post(NEW, _form(desk, schedule="at", scheduled_at=typed, autosave="1"))
+    assert response.status_code == 400 and "five years" in response.json()["message"]
+    post = _draft_post(desk)
+    response = client.post(reverse("approvals:post_edit", kwargs={"pk": post.pk}),
+                           _form(desk, schedule="at", scheduled_at=typed))
+    assert response.status_code == 400
+    assert Post.objects.get().scheduled_at is None
+    # Four years ahead is still fine.
+    assert client.post(NEW, _form(desk, schedule="at", scheduled_at=_years_from_now(4))).status_code == 302
+
+
+def test_the_one_time_parser_refuses_the_edges_of_the_calendar_in_every_zone():
+    for zone in ("Pacific/Kiritimati", "Etc/GMT+12", "America/New_York", "Europe/Berlin", "UTC"):
+        for typed in ("0001-01-01T00:00", "9999-12-31T23:59", "9999-12-31T23:59:59", "1999-12-31 23:59"):
+            with pytest.raises(ValidationError) as error:
+                parse_local_datetime(typed, zone)
+            assert error.value.messages == ["Choose a date within the next five years."], (zone, typed)
+        assert parse_local_datetime("2030-01-15T09:30", ZoneInfo(zone)).tzinfo is UTC
 
 
 # ------------------------------------------------------------------------------------ check endpoint

@@ -136,3 +136,37 @@ def test_banner_shows_on_posts_of_the_paused_department_only(personas, login):
     assert 'id="pause-banner"' in page and "Communications department: Major incident" in page
     page = admin.get(reverse("approvals:post_detail", kwargs={"pk": other_post.pk})).content.decode()
     assert 'id="pause-banner"' not in page
+
+
+@pytest.mark.parametrize(("zone", "ends_at"), [
+    # Behind UTC: the last evening of year 9999 in New York would be stored as year 10000, which nothing reads back.
+    ("America/New_York", "9999-12-31T23:59"),
+    # Ahead of UTC: midnight on 1 January of year 1 in Berlin is before year 1 in UTC.
+    ("Europe/Berlin", "0001-01-01T00:00"),
+    ("Europe/Berlin", "1999-12-31T23:59"),
+])
+def test_an_end_outside_the_next_five_years_is_refused_and_the_pages_keep_working(personas, login, zone, ends_at):
+    a = personas.a
+    a.organisation.timezone = zone
+    a.organisation.save(update_fields=["timezone"])
+    client = login(a.members["admin"])
+    response = client.post(PAUSES, {"department": "all", "reason": "Incident", "ends_at": ends_at})
+    assert response.status_code == 400
+    assert "Choose a date within the next five years." in response.content.decode()
+    assert not PublishingPause.objects.exists()
+    assert not AuditEvent.objects.filter(event_type=EventType.PUBLISHING_PAUSED).exists()
+    assert client.get(PAUSES).status_code == 200
+    assert client.get(reverse("approvals:queue")).status_code == 200
+
+
+def test_a_pause_end_the_clocks_skip_is_refused(personas, login):
+    a = personas.a
+    a.organisation.timezone = "America/New_York"
+    a.organisation.save(update_fields=["timezone"])
+    year = timezone.now().year + 1
+    # 02:30 on the second Sunday of March does not exist in New York.
+    march = [d for d in range(8, 15) if datetime(year, 3, d).weekday() == 6][0]
+    response = login(a.members["admin"]).post(PAUSES, {"department": "all", "reason": "Incident",
+                                                       "ends_at": f"{year}-03-{march:02d}T02:30"})
+    assert response.status_code == 400 and "the clocks go forward" in response.content.decode()
+    assert not PublishingPause.objects.exists()

@@ -329,6 +329,36 @@ def test_approval_after_the_time_passed_takes_a_new_time_in_the_organisations_zo
     assert "1 Jul " in page and "09:30" in page and "America/New_York" in page
 
 
+@pytest.mark.parametrize(("zone", "typed"), [
+    # Behind UTC: the last evening of year 9999 in New York would be stored as year 10000, which nothing reads back.
+    ("America/New_York", "9999-12-31T23:59"),
+    # Ahead of UTC: midnight on 1 January of year 1 in Berlin is before year 1 in UTC.
+    ("Europe/Berlin", "0001-01-01T00:00"),
+    ("Europe/Berlin", "_six_years"),
+])
+def test_a_new_time_outside_the_next_five_years_is_refused_and_the_pages_keep_working(personas, login, channel,
+                                                                                       zone, typed):
+    a = personas.a
+    a.organisation.timezone = zone
+    a.organisation.save(update_fields=["timezone"])
+    post = _submitted_with_time(personas, channel, timezone.now() + timedelta(hours=1))
+    _time_passes(post)
+    approver = login(a.members["approver"])
+    _follow(approver, _url("post_approve", post))
+    post.refresh_from_db()
+    stored = post.scheduled_at
+    if typed == "_six_years":
+        typed = f"{timezone.now().year + 6}-06-01T09:30"
+    response = _follow(approver, _url("post_schedule", post), {"scheduled_at": typed})
+    assert any("Choose a date within the next five years." in m for m in _messages(response)), _messages(response)
+    post.refresh_from_db()
+    assert post.status == PostStatus.APPROVED and post.needs_new_time and post.scheduled_at == stored
+    assert not PublishTarget.objects.filter(post=post).exists()
+    assert not AuditEvent.objects.filter(event_type=EventType.POST_SCHEDULED, target_id=str(post.pk)).exists()
+    assert _page(approver, post)
+    assert approver.get(reverse("approvals:post_list")).status_code == 200
+
+
 # ----------------------------------------------------------------------------------------- break glass
 def test_break_glass_needs_a_reason_is_audited_and_tells_the_approvers(personas, login, submitted):
     a = personas.a
