@@ -116,6 +116,11 @@ class AuditEvent(models.Model):
     request_id = models.CharField(max_length=64, blank=True)
     ip = models.GenericIPAddressField(null=True, blank=True)
     user_agent = models.CharField(max_length=300, blank=True)
+    # The hash chain (audit/chain.py): position in the organisation's chain (the chain of events with no
+    # organisation is its own), the previous event's hash and this event's hash over its canonical form.
+    sequence = models.BigIntegerField(null=True, editable=False)
+    prev_hash = models.CharField(max_length=64, blank=True, editable=False)
+    hash = models.CharField(max_length=64, blank=True, editable=False)
 
     objects = AuditEventQuerySet.as_manager()
 
@@ -127,6 +132,53 @@ class AuditEvent(models.Model):
             # Every object's History tab.
             models.Index(fields=["organisation", "target_type", "target_id"], name="audit_org_target_idx"),
         ]
+        constraints = [
+            # One event per position in a chain: the chain cannot fork.
+            models.UniqueConstraint(
+                fields=["organisation", "sequence"], name="audit_unique_sequence_per_chain", nulls_distinct=False
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.occurred_at:%Y-%m-%d %H:%M:%S} {self.actor_label} {self.event_type}"
+
+
+class AuditChainHead(models.Model):
+    """The newest link of one organisation's chain. Writers lock this row, so one chain never forks."""
+
+    organisation = models.OneToOneField(
+        "accounts.Organisation", null=True, on_delete=models.PROTECT, related_name="+"
+    )
+    sequence = models.BigIntegerField(default=0)
+    head_hash = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["organisation"], name="audit_one_head_per_chain", nulls_distinct=False),
+        ]
+
+    def __str__(self) -> str:
+        return f"Chain head {self.organisation_id}: {self.sequence}"
+
+
+class AuditCheckpointQuerySet(OrgScopedQuerySet):
+    pass
+
+
+class AuditCheckpoint(models.Model):
+    """A signed note of a chain's head and length at one moment: deleting the newest events shows."""
+
+    organisation = models.ForeignKey("accounts.Organisation", null=True, on_delete=models.PROTECT, related_name="+")
+    sequence = models.BigIntegerField()
+    head_hash = models.CharField(max_length=64)
+    # HMAC-SHA256 of "org:sequence:head_hash:created_at" with AUDIT_CHECKPOINT_KEY.
+    signature = models.CharField(max_length=64)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = AuditCheckpointQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Checkpoint {self.organisation_id}@{self.sequence}"
