@@ -135,7 +135,10 @@ class AuditEvent(models.Model):
         constraints = [
             # One event per position in a chain: the chain cannot fork.
             models.UniqueConstraint(
-                fields=["organisation", "sequence"], name="audit_unique_sequence_per_chain", nulls_distinct=False
+                fields=["organisation", "sequence"],
+                condition=models.Q(sequence__isnull=False),
+                name="audit_unique_sequence_per_chain",
+                nulls_distinct=False,
             ),
         ]
 

@@ -53,7 +53,7 @@ class Migration(migrations.Migration):
         ),
         migrations.AddConstraint(
             model_name='auditevent',
-            constraint=models.UniqueConstraint(fields=('organisation', 'sequence'), name='audit_unique_sequence_per_chain', nulls_distinct=False),
+            constraint=models.UniqueConstraint(condition=models.Q(('sequence__isnull', False)), fields=('organisation', 'sequence'), name='audit_unique_sequence_per_chain', nulls_distinct=False),
         ),
         migrations.AddField(
             model_name='auditchainhead',
