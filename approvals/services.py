@@ -13,7 +13,7 @@ import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
@@ -338,6 +338,7 @@ def post_update(*, actor: Membership, post_id: int, draft: Draft, scheduled_at: 
             # Moving an approved post's time is scheduling: an approver does it (post_schedule), not an edit.
             raise PermissionDenied("Ask an approver to change the time of an approved post.")
         if scheduled_at != "keep" and scheduled_at != post.scheduled_at:
+            _check_when(scheduled_at)
             changes["scheduled_at"] = {"from": _iso(post.scheduled_at), "to": _iso(scheduled_at)}
             Post.objects.filter(pk=post.pk).update(scheduled_at=scheduled_at)
             post.scheduled_at = scheduled_at
@@ -359,6 +360,18 @@ def post_update(*, actor: Membership, post_id: int, draft: Draft, scheduled_at: 
                 _move(post, "edit")
         _audit(actor, post, EventType.POST_EDITED, changes)
     return post
+
+
+MAX_YEARS_AHEAD = 5
+
+
+def _check_when(value, field: str = "scheduled_at") -> None:
+    """Times a person can mean: not before 2000, not more than five years ahead (this also keeps every stored
+    time readable in every time zone: year 9999 in UTC-5 would overflow)."""
+    if not isinstance(value, datetime):
+        return
+    if value.year < 2000 or value > timezone.now() + timedelta(days=365 * MAX_YEARS_AHEAD + 2):
+        raise ValidationError({field: "Choose a date within the next five years."})
 
 
 def _iso(value) -> str | None:
@@ -434,6 +447,7 @@ def post_approve(
             return post
         if scheduled_at is not None and scheduled_at < now:
             raise ValidationError({"scheduled_at": "Choose a time in the future, or publish now."})
+        _check_when(scheduled_at)
         _move(post, "approve", approved_at=now, needs_new_time=False)
         _audit(actor, post, EventType.POST_STATUS_CHANGED, {"status": {"from": "in_review", "to": "approved"}})
         _schedule(actor, post, when or now)
@@ -466,6 +480,7 @@ def post_schedule(*, actor: Membership, post_id: int, scheduled_at: datetime | N
     """Give an approved post its time (None: now), or move a scheduled post's time."""
     _require(actor, Capability.APPROVE_POSTS)
     now = timezone.now()
+    _check_when(scheduled_at)
     if scheduled_at is not None and scheduled_at < now:
         raise ValidationError({"scheduled_at": "Choose a time in the future, or publish now."})
     with transaction.atomic():
@@ -605,6 +620,7 @@ def pause_start(
     now = timezone.now()
     if ends_at is not None and ends_at <= now:
         raise ValidationError({"ends_at": "The end must be in the future."})
+    _check_when(ends_at, "ends_at")
     with transaction.atomic():
         pause = PublishingPause.objects.create(
             organisation_id=actor.organisation_id, department=department, reason=reason[:500], starts_at=now,

@@ -159,3 +159,19 @@ def test_publishable_channels_costs_the_same_queries_for_many_channels(personas,
     with django_assert_max_num_queries(len(few)):
         found = services.publishable_channels(editor)
     assert len(found) == 10 and elsewhere in found
+
+
+def test_services_refuse_times_beyond_five_years(personas):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    a = personas.a
+    post, _ = _submitted(a)
+    far = timezone.now() + timedelta(days=6 * 365)
+    with pytest.raises(ValidationError):
+        services.post_approve(actor=a.members["approver"], post_id=post.pk, scheduled_at=far)
+    post.refresh_from_db()
+    assert post.status == PostStatus.IN_REVIEW
+    with pytest.raises(ValidationError):
+        services.pause_start(actor=a.members["admin"], reason="Pre-election period", ends_at=far)
