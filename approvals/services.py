@@ -553,6 +553,10 @@ def post_break_glass(*, actor: Membership, post_id: int, reason: str) -> Post:
         check = check_revision(revision, channels)
         if check.blocked_terms or any(k != "body" for k in check.errors):
             raise ValidationError(check.errors)
+        if check.review_terms:
+            # Words the organisation says must be reviewed cannot go out on the admin's word alone.
+            raise ValidationError({"body": f"This post contains words that must be reviewed by an approver: "
+                                           f"{', '.join(check.review_terms)}. Submit it for approval instead."})
         before = post.status
         Post.objects.filter(pk=post.pk).update(break_glass_reason=reason[:500], break_glass_by=actor.user)
         post.break_glass_reason, post.break_glass_by = reason[:500], actor.user

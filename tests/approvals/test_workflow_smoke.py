@@ -175,3 +175,21 @@ def test_services_refuse_times_beyond_five_years(personas):
     assert post.status == PostStatus.IN_REVIEW
     with pytest.raises(ValidationError):
         services.pause_start(actor=a.members["admin"], reason="Pre-election period", ends_at=far)
+
+
+def test_review_words_force_approval_even_in_an_emergency(personas):
+    from approvals.models import BlockedWord
+
+    a = personas.a
+    channel = make_channel(a, department="Communications", platform="mastodon")
+    BlockedWord.objects.create(organisation=a.organisation, phrase="evacuate", action="review")
+    post = make_post(a, [channel], body="Residents must evacuate Mill Lane now")
+    with pytest.raises(ValidationError) as error:
+        services.post_break_glass(actor=a.members["admin"], post_id=post.pk, reason="Flooding on Mill Lane tonight")
+    assert "evacuate" in str(error.value)
+    post.refresh_from_db()
+    assert post.status == PostStatus.DRAFT
+    # Through approval it goes, and the approvers are told which words to look at.
+    services.post_submit(actor=a.members["editor"], post_id=post.pk)
+    submitted = AuditEvent.objects.get(event_type=EventType.POST_SUBMITTED, target_id=str(post.pk))
+    assert submitted.changes["review_terms"] == ["evacuate"]
