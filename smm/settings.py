@@ -7,6 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from xstatic.pkg import bootstrap as xstatic_bootstrap
 
@@ -216,6 +217,12 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE: dict = {
+    # Nightly: message content past each organisation's retention period is redacted (inbox/retention.py).
+    "inbox-retention": {
+        "task": "inbox.tasks.retention.run_retention",
+        "schedule": crontab(hour=2, minute=30),
+        "options": {"expires": 6 * 3600},
+    },
     # Hands out the channels whose poll is due (each at its own poll_interval_seconds, 30 s by default).
     "inbox-poll-due-channels": {
         "task": "inbox.tasks.polling.poll_due_channels",
@@ -240,6 +247,12 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "approvals.tasks.sweep_stuck_targets",
         "schedule": 60.0,
         "options": {"expires": 60},
+    },
+    # Signs each audit chain's head that moved since its last checkpoint (docs/audit.md).
+    "audit-write-checkpoints": {
+        "task": "audit.tasks.write_checkpoints",
+        "schedule": 600.0,
+        "options": {"expires": 600},
     },
 }
 REDIS_URL = env_str("REDIS_URL", "")
@@ -291,6 +304,19 @@ DEMO_PASSWORD = env_str("DEMO_PASSWORD", "civic-desk-demo-2026")
 # configuration one key is made once in var/. Rotation: put a new key first, run
 # `manage.py rotate_credential_keys`, then drop the old key.
 CREDENTIAL_KEYS = env_list("CREDENTIAL_KEYS", "")
+
+# Signs the audit chain's checkpoints (audit/tasks.py, docs/audit.md). Without configuration a key is
+# made once in var/; a deployment sets one secret value on every machine and keeps it out of the database.
+AUDIT_CHECKPOINT_KEY = env_str("AUDIT_CHECKPOINT_KEY", "")
+if not AUDIT_CHECKPOINT_KEY:
+    _audit_key_file = VAR_DIR / "audit_checkpoint_key"
+    if not _audit_key_file.exists():
+        VAR_DIR.mkdir(parents=True, exist_ok=True)
+        _audit_key_file.write_text(secrets.token_urlsafe(48))
+        _audit_key_file.chmod(0o600)
+    AUDIT_CHECKPOINT_KEY = _audit_key_file.read_text().strip()
+if len(AUDIT_CHECKPOINT_KEY) < 32:
+    raise ImproperlyConfigured("AUDIT_CHECKPOINT_KEY must be at least 32 characters long.")
 
 # Platforms. Connectors read their base URLs only from here; the defaults point at the bundled
 # simulator (SIM_URL), production sets the real hosts. There is no other difference.
