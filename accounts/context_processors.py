@@ -24,5 +24,6 @@ def organisation(request) -> dict:
             "security": membership.can(Capability.MANAGE_ORGANISATION),
             "approval_queue": membership.can(Capability.APPROVE_POSTS),
             "publishing_rules": membership.can(Capability.MANAGE_POLICIES),
+            "audit": membership.can(Capability.VIEW_AUDIT),
         },
     }

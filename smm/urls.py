@@ -4,6 +4,7 @@ from rest_framework.routers import SimpleRouter
 
 from accounts import api as accounts_api
 from approvals import api as approvals_api
+from audit import api as audit_api
 from channels_app import api as channels_api
 from inbox import api as inbox_api
 from smm import views
@@ -15,6 +16,7 @@ router.register("channels", channels_api.ChannelViewSet, basename="channel")
 router.register("conversations", inbox_api.ConversationViewSet, basename="conversation")
 router.register("saved-replies", inbox_api.SavedReplyViewSet, basename="saved-reply")
 router.register("posts", approvals_api.PostViewSet, basename="post")
+router.register("audit-events", audit_api.AuditEventViewSet, basename="audit-event")
 
 api_v1 = [
     path("auth/token/", accounts_api.AuthTokenView.as_view(), name="auth-token"),
@@ -30,6 +32,7 @@ urlpatterns = [
     path("", include("channels_app.urls")),
     path("", include("inbox.urls")),
     path("", include("approvals.urls")),
+    path("", include("audit.urls")),
     path("api/v1/", include((api_v1, "api"), namespace="api")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api-docs"),
