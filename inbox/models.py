@@ -72,6 +72,12 @@ class Contact(models.Model):
     avatar_url = models.URLField(max_length=1000, blank=True)
     first_seen_at = models.DateTimeField(default=now)
     last_seen_at = models.DateTimeField(default=now)
+    # Retention and erasure (inbox.retention, inbox.erasure): a hold suspends both; the profile fields above are
+    # emptied when the retention period redacts them (redacted_at) or an admin erases the person (erased_at).
+    legal_hold = models.BooleanField(default=False)
+    legal_hold_reason = models.CharField(max_length=500, blank=True)
+    redacted_at = models.DateTimeField(null=True, blank=True)
+    erased_at = models.DateTimeField(null=True, blank=True)
 
     objects = ContactQuerySet.as_manager()
 
@@ -210,6 +216,9 @@ class Conversation(models.Model):
     auto_replied_for = models.DateTimeField(null=True, blank=True)
 
     created_at = models.DateTimeField(default=now)
+    # A legal hold suspends retention and erasure of everything in this conversation (inbox.retention).
+    legal_hold = models.BooleanField(default=False)
+    legal_hold_reason = models.CharField(max_length=500, blank=True)
     # Bumped on every change; the live list asks "anything newer than X?".
     updated_at = models.DateTimeField(default=now, db_index=False)
 
@@ -267,6 +276,8 @@ class Message(models.Model):
     received_at = models.DateTimeField(default=now)
     sentiment = models.FloatField(null=True, blank=True)
     flagged = models.BooleanField(default=False)
+    # Set when retention or erasure emptied text and url; everything the KPIs count stays.
+    redacted_at = models.DateTimeField(null=True, blank=True)
 
     objects = MessageQuerySet.as_manager()
 
@@ -274,7 +285,13 @@ class Message(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["channel", "platform_message_id"], name="message_unique_platform_id_per_channel"),
         ]
-        indexes = [models.Index(fields=["conversation", "created_at", "id"], name="message_conversation_time_idx")]
+        indexes = [
+            models.Index(fields=["conversation", "created_at", "id"], name="message_conversation_time_idx"),
+            # The nightly retention run: an organisation's unredacted messages older than its cut-off.
+            models.Index(
+                fields=["organisation", "created_at"], condition=Q(redacted_at__isnull=True), name="message_retention_idx"
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.direction} {self.platform_message_id}"
@@ -312,6 +329,8 @@ class Reply(models.Model):
     )
     decided_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=now)
+    # Set when retention or erasure emptied the text; state, times and platform ids stay.
+    redacted_at = models.DateTimeField(null=True, blank=True)
 
     objects = ReplyQuerySet.as_manager()
 
@@ -340,6 +359,8 @@ class Note(models.Model):
     text = models.TextField(max_length=5000)
     mentions = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="+")
     created_at = models.DateTimeField(default=now)
+    # Set when retention or erasure emptied the text.
+    redacted_at = models.DateTimeField(null=True, blank=True)
 
     objects = NoteQuerySet.as_manager()
 
@@ -463,3 +484,44 @@ class QuarantinedItem(models.Model):
 
     def __str__(self) -> str:
         return f"Quarantined {self.platform_message_id or self.pk}"
+
+
+# ----------------------------------------------------------------------------------------- retention
+class RetentionPolicyQuerySet(OrgScopedQuerySet):
+    pass
+
+
+MESSAGE_RETENTION_DAYS_MIN, MESSAGE_RETENTION_DAYS_MAX = 30, 36500
+AUDIT_RETENTION_DAYS_MIN, AUDIT_RETENTION_DAYS_MAX = 365, 36500
+
+
+class RetentionPolicy(models.Model):
+    """How long the organisation keeps message content and audit events (one row, created on first change).
+
+    Message content past its period is redacted nightly (inbox.retention); audit events are archived and
+    dropped by an operator (docs/retention.md), never deleted by the application.
+    """
+
+    organisation = models.OneToOneField("accounts.Organisation", on_delete=models.CASCADE, related_name="+")
+    message_retention_days = models.PositiveIntegerField(default=730)
+    audit_retention_days = models.PositiveIntegerField(default=2555)
+    updated_at = models.DateTimeField(default=now)
+
+    objects = RetentionPolicyQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                name="retention_message_days_range",
+                condition=Q(message_retention_days__gte=MESSAGE_RETENTION_DAYS_MIN)
+                & Q(message_retention_days__lte=MESSAGE_RETENTION_DAYS_MAX),
+            ),
+            models.CheckConstraint(
+                name="retention_audit_days_range",
+                condition=Q(audit_retention_days__gte=AUDIT_RETENTION_DAYS_MIN)
+                & Q(audit_retention_days__lte=AUDIT_RETENTION_DAYS_MAX),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Retention policy of {self.organisation_id}"

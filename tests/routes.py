@@ -128,3 +128,8 @@ ROUTES: dict[str, Route] = {
 from tests.routes_inbox import ROUTES as _INBOX_ROUTES  # noqa: E402
 
 ROUTES.update(_INBOX_ROUTES)
+
+# The audit trail's routes (issue 6): viewer, API, export, retention, erasure and records requests.
+from tests.routes_audit import ROUTES as _AUDIT_ROUTES  # noqa: E402
+
+ROUTES.update(_AUDIT_ROUTES)

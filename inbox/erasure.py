@@ -1,0 +1,98 @@
+"""Erasing a contact on request (UK GDPR article 17; issue 6 §6; docs/retention.md).
+
+An admin erases one contact, giving a reason (a case reference). In one transaction:
+- every message the person wrote, in any conversation: text replaced by a marker, link emptied;
+- in the conversations with them (Conversation.contact is the person): our replies and internal notes too,
+  because our words to them quote them and name them ("Hi Jane, about your flat at ..."); the reply's state,
+  times and platform ids stay, so delivery and response-time KPIs are unchanged;
+- the previews of those conversations and of any conversation holding one of their messages;
+- the profile: name, handle and picture emptied, and the platform's user id replaced by "erased-<id>", so the
+  row can no longer be matched to the person (a new message from them starts a new contact);
+- one CONTACT_ERASED audit event with the reason and the counts, never the personal data.
+Ids, times, direction, channel, kind, sentiment and flags stay: the KPIs count the same.
+
+Refused while the contact, or a conversation with them or holding their messages, is under a legal hold, and
+while one of our replies to them is still being sent (its text must not change on the way out).
+"""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Q
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from accounts.models import Membership
+from audit.models import EventType
+from audit.services import record
+from inbox.models import Contact, Conversation, Message, Note, Reply, ReplyState
+from inbox.retention import SETTLED_REPLY_STATES, _require_admin, clean_reason
+
+ERASED_TEXT = "[removed: erased at the person's request]"
+
+
+class LegalHoldError(ValidationError):
+    """The contact or one of their conversations is under a legal hold: nothing is erased."""
+
+
+def contact_erase(*, actor: Membership, contact_id: int, reason: object) -> dict[str, int]:
+    _require_admin(actor)
+    reason = clean_reason(reason)
+    now = timezone.now()
+    with transaction.atomic():
+        contact = Contact.objects.visible_to(actor).select_for_update().filter(pk=contact_id).first()
+        if contact is None:
+            raise Contact.DoesNotExist("Not found.")
+        if contact.erased_at is not None:
+            raise ValidationError({"reason": f"This contact was already erased on {contact.erased_at:%-d %B %Y}."})
+        conversations = Conversation.objects.for_organisation(contact.organisation_id).filter(
+            Q(contact=contact) | Q(messages__author=contact)
+        )
+        if contact.legal_hold:
+            raise LegalHoldError(
+                f"This contact is under a legal hold ({contact.legal_hold_reason}). Release the hold before erasing."
+            )
+        held = sorted(set(conversations.filter(legal_hold=True).values_list("pk", flat=True)))
+        if held:
+            raise LegalHoldError(
+                "Conversations with this contact are under a legal hold: "
+                + ", ".join(str(pk) for pk in held)
+                + ". Release those holds before erasing."
+            )
+        theirs = Conversation.objects.filter(organisation_id=contact.organisation_id, contact=contact)
+        in_flight = Reply.objects.filter(conversation__in=theirs).exclude(state__in=SETTLED_REPLY_STATES).count()
+        if in_flight:
+            raise ValidationError(
+                f"{in_flight} of our replies to this contact are still waiting, being sent or being checked "
+                f"(states other than {', '.join(ReplyState(s).label.lower() for s in SETTLED_REPLY_STATES)}). "
+                "Wait for them to finish, or reject those awaiting approval, then erase."
+            )
+
+        redacted = {"redacted_at": Coalesce("redacted_at", now)}
+        messages = Message.objects.filter(organisation_id=contact.organisation_id, author=contact).update(
+            text=ERASED_TEXT, url="", **redacted
+        )
+        replies = Reply.objects.filter(conversation__in=theirs).update(text=ERASED_TEXT, **redacted)
+        notes = Note.objects.filter(conversation__in=theirs).update(text=ERASED_TEXT, **redacted)
+        touched = Conversation.objects.filter(pk__in=conversations.values("pk")).update(
+            last_message_preview="", updated_at=now
+        )
+        Contact.objects.filter(pk=contact.pk).update(
+            name="",
+            handle="",
+            avatar_url="",
+            platform_user_id=f"erased-{contact.pk}",
+            erased_at=now,
+            redacted_at=Coalesce("redacted_at", now),
+        )
+        counts = {"messages": messages, "replies": replies, "notes": notes, "conversations": touched}
+        record(
+            organisation=contact.organisation_id,
+            event_type=EventType.CONTACT_ERASED,
+            actor=actor.user,
+            target=contact,
+            target_repr=f"Contact {contact.pk}",
+            changes={"reason": reason, "platform": contact.platform, **counts},
+        )
+    return counts
