@@ -16,6 +16,7 @@ from datetime import datetime
 from django.core.exceptions import EmptyResultSet
 from django.db import connections
 from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models.sql.where import WhereNode
 from django.utils import timezone
 
 from inbox.models import Contact, Conversation, ConversationStatus, Message, Priority
@@ -34,6 +35,13 @@ MAX_ID = 2**63 - 1
 # The status tabs count each status up to this many and then say "1,000+": an exact count reads every
 # matching conversation of the organisation (100,000 in the largest), a capped one at most this many.
 COUNT_LIMIT = 1000
+# A search's page first checks this many conversations of the list's own order, one by one (a few index
+# probes each), and only when fewer than a page of them match asks the trigram indexes for every match.
+SEARCH_WALK = 1000
+
+
+class _SearchExists(Exists):
+    """The search's EXISTS, marked so page() can find it in the WHERE clause and take it out again."""
 
 
 def is_number(value: str) -> bool:
@@ -188,7 +196,7 @@ class ConversationFilter:
             contacts = Contact.objects.filter(
                 Q(name__icontains=self.q) | Q(handle__icontains=self.q), pk=OuterRef("contact_id")
             )
-            qs = qs.filter(Exists(in_messages) | Exists(contacts))
+            qs = qs.filter(_SearchExists(in_messages) | _SearchExists(contacts))
         return qs
 
     # -------------------------------------------------------------------------------------- page
@@ -197,10 +205,49 @@ class ConversationFilter:
         qs = qs.order_by(*SORTS[self.sort])
         if self.cursor:
             qs = qs.filter(self._after(self.cursor))
-        rows = list(qs[: self.page_size + 1])
+        rows = self._search_page(qs) if self.q else None
+        if rows is None:
+            rows = list(qs[: self.page_size + 1])
         more = len(rows) > self.page_size
         rows = rows[: self.page_size]
         return rows, (self._encode(rows[-1]) if more and rows else None)
+
+    def _search_page(self, qs: QuerySet) -> list | None:
+        """A search's page from the first SEARCH_WALK conversations in the list's order, or None.
+
+        Read through the trigram indexes, a common word means every matching message of the organisation
+        (tens of thousands in the largest) is fetched and hashed before the first row comes out. Walking the
+        list's own index instead and checking each conversation's messages by its (conversation, time) index
+        stops after a page of matches: a few hundred conversations for a common word. A rare word finds fewer
+        than a page in the walk; then the caller runs the plain query, which the trigram indexes serve well
+        because there are few matches. PostgreSQL only (elsewhere: None, the plain query).
+        """
+        if connections[qs.db].vendor != "postgresql":
+            return None
+        plain = qs.all()
+        plain.query.where.children = [c for c in plain.query.where.children if not _is_search(c)]
+        walk = plain.values("pk", "contact_id", *(f.lstrip("-") for f in SORTS[self.sort]))[:SEARCH_WALK]
+        try:
+            walk_sql, walk_params = walk.query.get_compiler(using=qs.db).as_sql()
+        except EmptyResultSet:
+            return []
+        order = ", ".join(f"w.{f.lstrip('-')} {'DESC' if f.startswith('-') else 'ASC'}" for f in SORTS[self.sort])
+        pattern = "%" + self.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        # LATERAL ... LIMIT 1, not EXISTS: PostgreSQL may turn an EXISTS into a hash of every matching message
+        # (what this avoids); a lateral subquery always runs per conversation, in the walk's order.
+        sql = (
+            f"SELECT w.id FROM ({walk_sql}) w LEFT JOIN LATERAL (SELECT true AS hit FROM inbox_message m"
+            " WHERE m.conversation_id = w.id AND UPPER(m.text::text) LIKE UPPER(%s) LIMIT 1) found ON true"
+            " WHERE found.hit OR EXISTS (SELECT 1 FROM inbox_contact c WHERE c.id = w.contact_id"
+            " AND (UPPER(c.name::text) LIKE UPPER(%s) OR UPPER(c.handle::text) LIKE UPPER(%s)))"
+            f" ORDER BY {order} LIMIT %s"
+        )
+        with connections[qs.db].cursor() as cursor:
+            cursor.execute(sql, [*walk_params, pattern, pattern, pattern, self.page_size + 1])
+            ids = [pk for (pk,) in cursor.fetchall()]
+        if len(ids) <= self.page_size:
+            return None
+        return list(plain.filter(pk__in=ids))
 
     def _encode(self, row) -> str:
         if self.sort == "oldest":
@@ -231,6 +278,12 @@ class ConversationFilter:
             return Q(last_message_at__lte=at) & (Q(last_message_at__lt=at) | Q(id__lt=pk))
         except (ValueError, TypeError, IndexError, KeyError, binascii.Error, json.JSONDecodeError):
             raise FilterError({"cursor": "Not a cursor this list gave out."}) from None
+
+
+def _is_search(node) -> bool:
+    if isinstance(node, _SearchExists) or isinstance(getattr(node, "lhs", None), _SearchExists):
+        return True  # (a filter on an expression is an Exact(expression, True) lookup)
+    return isinstance(node, WhereNode) and any(_is_search(child) for child in node.children)
 
 
 def status_counts(qs: QuerySet, limit: int | None = None) -> dict[str, int]:

@@ -20,8 +20,9 @@ from django.http import HttpRequest, HttpResponse, JsonResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import NoReverseMatch, path, reverse
-from django.utils import timezone
+from django.utils import dateformat, timezone
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.timesince import timesince
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.models import Department, Membership
@@ -100,10 +101,24 @@ def _read_token(raw: str, membership: Membership) -> dict:
 
 
 def _badges(rows: list[Conversation], now: datetime, presence_texts: dict[int, str]) -> None:
-    """What each row shows, computed once here so the template only prints."""
+    """What each row shows, computed once here so the template only prints (templates/inbox/list_results.html:
+    template filters and method calls per row were most of the page's rendering time)."""
+    try:
+        url_of = reverse("inbox:conversation", args=[0]).rsplit("0/", 1)[0] + "{}/"
+    except NoReverseMatch:
+        url_of = "/inbox/{}/"
+    platforms, statuses, priorities = dict(Platform.choices), dict(ConversationStatus.choices), dict(Priority.choices)
     for row in rows:
-        row.url = conversation_url(row.pk)
-        row.priority_label = Priority(row.priority).label
+        contact, channel = row.contact, row.channel
+        row.url = url_of.format(row.pk)
+        row.contact_text = str(contact)
+        row.title = contact.name or contact.handle
+        row.handle_text = contact.handle if contact.name and contact.handle else ""
+        row.meta = " · ".join(
+            (platforms.get(channel.platform, channel.platform), channel.handle, row.department.name,
+             statuses.get(row.status, row.status))
+        )
+        row.priority_label = priorities.get(row.priority, row.priority)
         open_ = row.status != ConversationStatus.CLOSED
         if row.first_responded_at is None and row.first_response_due_at:
             row.due_at = row.first_response_due_at
@@ -113,6 +128,14 @@ def _badges(rows: list[Conversation], now: datetime, presence_texts: dict[int, s
             row.due_label = "Resolve by"
         row.is_overdue = bool(open_ and row.due_at and row.due_at < now)
         row.waiting_for = (now - row.waiting_since) if row.waiting_since and open_ else None
+        row.waiting_text = timesince(row.waiting_since, now) if row.waiting_for else ""
+        if row.due_at and open_:
+            local = timezone.localtime(row.due_at)
+            row.due_iso, row.due_text = local.isoformat(), dateformat.format(local, "j M H:i")
+        else:
+            row.due_iso = row.due_text = ""
+        row.assignee_text = f"Assigned to {row.assignee}" if row.assignee_id else "Unassigned"
+        row.tag_names = [tag.name for tag in row.tags.all()]
         row.flag_labels = []
         if row.risk_terms:
             row.flag_labels.append("At risk: " + ", ".join(str(t) for t in row.risk_terms))
@@ -149,7 +172,7 @@ def _choices(membership: Membership) -> dict:
 class ListState:
     rows: list
     next_cursor: str | None
-    counts: dict[str, int]
+    counts: dict[str, int] | None  # None while searching: see _list_state
     token: str
 
 
@@ -160,7 +183,10 @@ def _list_state(request: HttpRequest, flt: ConversationFilter) -> ListState:
     watermark = timezone.now()
     rows_fp = _fingerprint(base, watermark)
     rows, next_cursor = flt.page(flt.apply(base, membership).for_list())
-    counts = status_counts(dataclasses.replace(flt, status=[]).apply(base, membership))
+    # No counts while searching: a common word matches tens of thousands of messages, and counting the matching
+    # conversations of each status reads all of them (hundreds of ms on the benchmark's data); the page
+    # finds its own rows without that (inbox.filters, ConversationFilter._search_page). The tabs say so.
+    counts = None if flt.q else status_counts(dataclasses.replace(flt, status=[]).apply(base, membership))
     ids = [row.pk for row in rows]
     texts = _presence_texts(ids, membership.user_id)
     _badges(rows, watermark, texts)
@@ -168,10 +194,18 @@ def _list_state(request: HttpRequest, flt: ConversationFilter) -> ListState:
     return ListState(rows=rows, next_cursor=next_cursor, counts=counts, token=token)
 
 
-def _tabs(request: HttpRequest, flt: ConversationFilter, counts: dict[str, int]) -> list[dict]:
-    """The status tabs; counts come capped from status_counts and show as "1,000+" past the limit."""
+def _tabs(request: HttpRequest, flt: ConversationFilter, counts: dict[str, int] | None) -> list[dict]:
+    """The status tabs; counts come capped from status_counts and show as "1,000+" past the limit.
+
+    Without counts (a search) each tab's count is None and its label empty."""
     chosen, limit = flt.status, filters.COUNT_LIMIT
     tabs = []
+    if counts is None:
+        for value, label in [*ConversationStatus.choices, ("all", "All")]:
+            current = (not chosen) if value == "all" else chosen == [value]
+            tabs.append({"label": label, "count": None, "more": False, "count_label": "",
+                         "url": "?" + _query(request.GET, status=value), "current": current})
+        return tabs
     for value, label in ConversationStatus.choices:
         n = counts.get(value, 0)
         tabs.append(
@@ -205,6 +239,7 @@ def _results_context(request: HttpRequest, flt: ConversationFilter, state: ListS
         "next_url": ("?" + _query(request.GET, cursor=state.next_cursor)) if state.next_cursor else "",
         "first_url": ("?" + _query(request.GET)) if flt.cursor else "",
         "tabs": _tabs(request, flt, state.counts),
+        "counted": state.counts is not None,
         "filtered": flt,
     }
 
@@ -218,7 +253,7 @@ def inbox_list(request: HttpRequest) -> HttpResponse:
         "choices": _choices(membership),
         "params": request.GET,
         "can_work": membership.can(Capability.WORK_INBOX),
-        "me": membership.user,
+        "me": request.user,
         "here": request.get_full_path(),
         "first_page_url": reverse("inbox:list") + "?" + _query(request.GET),
     }

@@ -873,3 +873,13 @@ def test_schema_documents_the_inbox_endpoints(db, client):
     names = {p["name"] for p in paths["/api/v1/conversations/"]["get"]["parameters"]}
     assert {"channel", "platform", "department", "status", "assignee", "tag", "priority", "flagged", "overdue", "q",
             "sort", "cursor", "page_size"} <= names
+
+
+def test_no_counts_while_searching(personas, api_for):
+    from tests.inbox_factories import make_conversation
+
+    make_conversation(personas.a, text="The pothole on Elm Road is back")
+    api = api_for(personas.a.members["admin"])
+    body = api.get("/api/v1/conversations/", {"q": "pothole"}).json()
+    assert len(body["results"]) == 1 and body["counts"] is None
+    assert api.get("/api/v1/conversations/").json()["counts"]["open"] == 1

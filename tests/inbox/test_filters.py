@@ -125,3 +125,57 @@ def test_count_labels():
     assert count_label(1000) == "1,000"
     assert count_label(3, limit=2) == "2+"
     assert count_label(2312, limit=5000, more=True) == "2,312+"
+
+
+@pytest.mark.parametrize("sort", ["oldest", "newest"])
+def test_a_search_pages_the_same_through_the_walk_and_the_index(personas, monkeypatch, django_assert_num_queries, sort):
+    """ConversationFilter._search_page (walk the list's order, check each conversation) must give exactly the pages
+    of the plain query; a walk that finds less than a page hands over to the plain query."""
+    from inbox import filters
+
+    channel = make_channel(personas.a)
+    start = timezone.now() - timedelta(days=1)
+    matching = []
+    for i in range(12):
+        text = "Pothole_50% on Mill Lane" if i % 3 else "Bins not collected"
+        conversation = make_conversation(
+            personas.a, channel=channel, text=text, at=start + timedelta(minutes=i), flagged=i in (4, 7)
+        )
+        if i % 3:
+            matching.append(conversation)
+    make_conversation(personas.a, channel=channel, text="pothole_50x, not a match: _ and % are not wildcards")
+    admin = personas.a.members["admin"]
+
+    def pages(walk: int) -> list[list[int]]:
+        monkeypatch.setattr(filters, "SEARCH_WALK", walk)
+        found, cursor = [], ""
+        while True:
+            f = ConversationFilter.from_params({"q": "POTHOLE_50%", "page_size": "3", "sort": sort, "cursor": cursor})
+            rows, cursor = f.page(f.apply(Conversation.objects.visible_to(admin), admin))
+            found.append([r.pk for r in rows])
+            if not cursor:
+                return found
+
+    walked, plain = pages(walk=1000), pages(walk=1)
+    assert walked == plain
+    assert sorted(pk for page in walked for pk in page) == sorted(c.pk for c in matching)
+    # The walk answered (walk + the page's rows), without the plain query.
+    monkeypatch.setattr(filters, "SEARCH_WALK", 1000)
+    f = ConversationFilter.from_params({"q": "pothole_50%", "page_size": "3", "sort": sort})
+    with django_assert_num_queries(2):
+        rows, _ = f.page(f.apply(Conversation.objects.visible_to(admin), admin))
+    assert len(rows) == 3
+
+
+def test_a_search_walk_keeps_the_other_filters_and_the_members_scope(personas):
+    channel = make_channel(personas.a)
+    mine = [make_conversation(personas.a, channel=channel, text="pothole", status="pending") for _ in range(3)]
+    make_conversation(personas.a, channel=channel, text="pothole")  # open: another status
+    other = make_channel(personas.b, next(iter(personas.b.departments)))
+    make_conversation(personas.b, channel=other, text="pothole")  # another organisation
+    admin = personas.a.members["admin"]
+    f = ConversationFilter.from_params({"q": "pothole", "status": "pending", "page_size": "2"})
+    rows, cursor = f.page(f.apply(Conversation.objects.visible_to(admin), admin))
+    f2 = ConversationFilter.from_params({"q": "pothole", "status": "pending", "page_size": "2", "cursor": cursor})
+    rest, _ = f2.page(f2.apply(Conversation.objects.visible_to(admin), admin))
+    assert sorted(r.pk for r in rows + rest) == sorted(c.pk for c in mine)

@@ -175,6 +175,16 @@ def test_text_search_over_messages_and_contact_names(personas, agent, client):
     assert ids(client.get(LIST, {"q": "pothole"})) == [pothole.pk]
 
 
+def test_a_search_shows_no_counts_and_says_so(personas, agent, client):
+    make_conversation(personas.a, text="There is a pothole on Mill Lane")
+    response = client.get(LIST, {"q": "pothole"})
+    body = response.content.decode()
+    assert [tab["count"] for tab in response.context["tabs"]] == [None, None, None, None]
+    assert "inbox-tabs__count" not in body
+    assert "Counts are not shown while searching." in body
+    assert "Counts are not shown" not in client.get(LIST).content.decode()
+
+
 # --------------------------------------------------------------------------------- sorts and pages
 def test_flagged_sort_first_then_oldest_and_newest_sort(personas, agent, client):
     channel = make_channel(personas.a)
