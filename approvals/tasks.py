@@ -24,7 +24,7 @@ def send_post_emails(post_id: int, organisation_id: int, user_ids: list[int], ki
 def sweep_due_posts() -> int:
     from approvals.publishing import sweep_due
 
-    with acting(ActionContext(system_actor="system: publishing sweeper")):
+    with acting(ActionContext(system_actor="system: sweep_due_posts")):
         return sweep_due()
 
 

@@ -74,8 +74,9 @@ class Contact(models.Model):
     last_seen_at = models.DateTimeField(default=now)
     # Retention and erasure (inbox.retention, inbox.erasure): a hold suspends both; the profile fields above are
     # emptied when the retention period redacts them (redacted_at) or an admin erases the person (erased_at).
-    legal_hold = models.BooleanField(default=False)
-    legal_hold_reason = models.CharField(max_length=500, blank=True)
+    # Database defaults too: ingest inserts rows with raw SQL that does not name these columns.
+    legal_hold = models.BooleanField(default=False, db_default=False)
+    legal_hold_reason = models.CharField(max_length=500, blank=True, default="", db_default="")
     redacted_at = models.DateTimeField(null=True, blank=True)
     erased_at = models.DateTimeField(null=True, blank=True)
 
@@ -217,8 +218,9 @@ class Conversation(models.Model):
 
     created_at = models.DateTimeField(default=now)
     # A legal hold suspends retention and erasure of everything in this conversation (inbox.retention).
-    legal_hold = models.BooleanField(default=False)
-    legal_hold_reason = models.CharField(max_length=500, blank=True)
+    # Database defaults too: ingest inserts rows with raw SQL that does not name these columns.
+    legal_hold = models.BooleanField(default=False, db_default=False)
+    legal_hold_reason = models.CharField(max_length=500, blank=True, default="", db_default="")
     # Bumped on every change; the live list asks "anything newer than X?".
     updated_at = models.DateTimeField(default=now, db_index=False)
 

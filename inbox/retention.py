@@ -41,7 +41,7 @@ from inbox.models import (
     RetentionPolicy,
 )
 
-SYSTEM_ACTOR = "system: retention"
+SYSTEM_ACTOR = "system: run_retention"
 REDACTED_TEXT = "[removed after the retention period]"
 # Rows per UPDATE, and UPDATEs per kind per organisation per run: a large backlog is worked off over several
 # nights (the audit event says more_remaining) instead of in one transaction that runs for hours.

@@ -223,7 +223,7 @@ def test_one_audit_event_per_organisation_with_the_counts(personas):
     assert events.count() == before + 2  # organisations A and B
     a_event = events.get(organisation=personas.a.organisation)
     b_event = events.get(organisation=personas.b.organisation)
-    assert a_event.actor_id is None and a_event.actor_label == "system: retention"
+    assert a_event.actor_id is None and a_event.actor_label == "system: run_retention"
     assert a_event.changes["messages_redacted"] == 2 == result[personas.a.organisation.pk]["messages_redacted"]
     assert a_event.changes["message_retention_days"] == 730
     assert b_event.changes["messages_redacted"] == 0
@@ -298,7 +298,7 @@ def test_the_celery_task_names_the_system_actor(personas):
 
     assert result[str(personas.a.organisation.pk)]["messages_redacted"] == 1
     event = AuditEvent.objects.filter(organisation=personas.a.organisation, event_type=EventType.RETENTION_RUN).get()
-    assert event.actor_label == "system: retention"
+    assert event.actor_label == "system: run_retention"
 
 
 # --------------------------------------------------------------------------------- settings service
