@@ -19,14 +19,14 @@ from __future__ import annotations
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Q
-from django.db.models.functions import Coalesce
+from django.db.models import Case, CharField, F, Q, Value, When
+from django.db.models.functions import Cast, Coalesce, Concat
 from django.utils import timezone
 
 from accounts.models import Membership
 from audit.models import EventType
 from audit.services import record
-from inbox.models import Contact, Conversation, Message, Note, Reply, ReplyState
+from inbox.models import Contact, Conversation, ConversationKind, Message, Note, Reply, ReplyState
 from inbox.retention import SETTLED_REPLY_STATES, _require_admin, clean_reason
 
 ERASED_TEXT = "[removed: erased at the person's request]"
@@ -75,8 +75,11 @@ def contact_erase(*, actor: Membership, contact_id: int, reason: object) -> dict
         )
         replies = Reply.objects.filter(conversation__in=theirs).update(text=ERASED_TEXT, **redacted)
         notes = Note.objects.filter(conversation__in=theirs).update(text=ERASED_TEXT, **redacted)
+        # Direct-message keys carry the person's platform id: replaced, so a new message from them starts afresh.
         touched = Conversation.objects.filter(pk__in=conversations.values("pk")).update(
-            last_message_preview="", updated_at=now
+            last_message_preview="", risk_terms=[], updated_at=now,
+            key=Case(When(kind=ConversationKind.PRIVATE, then=Concat(Value("erased:"), Cast("id", CharField()))),
+                     default=F("key")),
         )
         Contact.objects.filter(pk=contact.pk).update(
             name="",

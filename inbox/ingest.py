@@ -357,7 +357,11 @@ def _upsert_contacts(channel: Channel, items: list[_Item]) -> dict[str, int]:
         "avatar_url, first_seen_at, last_seen_at) VALUES %s "
         "ON CONFLICT (organisation_id, platform, platform_user_id) DO UPDATE SET "
         f"handle = {kept.format('handle')}, name = {kept.format('name')}, avatar_url = {kept.format('avatar_url')}, "
-        "last_seen_at = GREATEST(c.last_seen_at, EXCLUDED.last_seen_at) "
+        "last_seen_at = GREATEST(c.last_seen_at, EXCLUDED.last_seen_at), "
+        # A profile retention removed is shown again when the person writes again: it is then recent data,
+        # and the nightly run must be able to remove it again later.
+        "redacted_at = CASE WHEN c.redacted_at IS NOT NULL AND COALESCE(NULLIF(EXCLUDED.handle, ''), "
+        "NULLIF(EXCLUDED.name, ''), NULLIF(EXCLUDED.avatar_url, '')) IS NOT NULL THEN NULL ELSE c.redacted_at END "
         "WHERE (c.handle, c.name, c.avatar_url, c.last_seen_at) IS DISTINCT FROM "
         f"({kept.format('handle')}, {kept.format('name')}, {kept.format('avatar_url')}, "
         "GREATEST(c.last_seen_at, EXCLUDED.last_seen_at)) "
@@ -393,10 +397,14 @@ def _upsert_contacts_orm(channel: Channel, latest: dict[str, _Item], first: dict
         contact.name = item.author_name or contact.name
         contact.avatar_url = item.author_avatar_url or contact.avatar_url
         contact.last_seen_at = max(contact.last_seen_at, item.created_at)
+        if contact.redacted_at is not None and (item.author_handle or item.author_name or item.author_avatar_url):
+            contact.redacted_at = None  # shown again: recent data, for the nightly run to remove again later
         if (contact.handle, contact.name, contact.avatar_url, contact.last_seen_at) != before:
             changed.append(contact)
     if changed:
-        Contact.objects.bulk_update(changed, ["handle", "name", "avatar_url", "last_seen_at"], batch_size=INSERT_BATCH)
+        Contact.objects.bulk_update(
+            changed, ["handle", "name", "avatar_url", "last_seen_at", "redacted_at"], batch_size=INSERT_BATCH
+        )
     missing = [
         Contact(organisation_id=channel.organisation_id, platform=channel.platform, platform_user_id=user_id,
                 handle=item.author_handle, name=item.author_name, avatar_url=item.author_avatar_url,

@@ -26,6 +26,7 @@ Choices made here:
 
 from __future__ import annotations
 
+import hashlib
 import inspect
 import logging
 import random
@@ -167,7 +168,10 @@ def _describe(reply: Reply) -> dict:
         "platform": reply.channel.platform,
         "channel": reply.channel.handle,
         "in_reply_to": reply.in_reply_to_id,
-        "text": reply.text,
+        # What was sent, provably but not verbatim: the trail cannot be edited, and the words may name a member of
+        # the public who can ask to be erased. The text itself is on the reply (and redacted with it).
+        "text_sha256": hashlib.sha256(reply.text.encode()).hexdigest(),
+        "text_length": len(reply.text),
     }
 
 

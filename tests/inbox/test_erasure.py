@@ -243,3 +243,27 @@ def test_retention_after_erasure_keeps_counting(personas, jane):
     counts = retention.run_retention(now=timezone.now() + timedelta(days=800))[personas.a.organisation.pk]
     assert sorted(Message.objects.filter(author=jane["person"]).values_list("id", "redacted_at")) == stamps
     assert counts["messages_redacted"] == 1  # Bob's only
+
+
+def test_erasure_leaves_no_platform_id_in_dm_keys_and_the_trail_holds_no_reply_text(personas):
+    """The DM conversation key carries the person's platform id; reply audit events carry a hash, not words."""
+    from audit.models import AuditEvent
+    from inbox.erasure import contact_erase
+    from inbox.models import ConversationKind
+    from inbox.replies import reply_create
+    from tests.inbox_factories import make_channel, make_contact, make_conversation
+
+    a = personas.a
+    channel = make_channel(a, platform="x")
+    contact = make_contact(a, platform="x", name="Jane Doe")
+    dm = make_conversation(a, channel=channel, contact=contact, kind=ConversationKind.PRIVATE, text="Hi, I'm Jane")
+    dm.key = f"{contact.platform_user_id}-123"
+    dm.save(update_fields=["key"])
+    reply = reply_create(actor=a.members["agent"], conversation_id=dm.pk, text="Thanks Jane, we will call you.",
+                         mode="dm")
+    type(reply).objects.filter(pk=reply.pk).update(state="sent")  # delivered (the platform is not the subject here)
+    contact_erase(actor=a.members["admin"], contact_id=contact.pk, reason="Subject access: erasure request")
+    dm.refresh_from_db()
+    assert contact.platform_user_id not in dm.key and dm.key == f"erased:{dm.pk}"
+    trail = list(AuditEvent.objects.for_organisation(a.organisation).values_list("changes", flat=True))
+    assert not any("Jane" in str(changes) for changes in trail)
