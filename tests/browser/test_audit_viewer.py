@@ -70,7 +70,7 @@ def test_audit_list_detail_and_post_history_pass_the_checks(new_page, live_serve
     page.goto(f"/posts/{post.pk}/")
     check_page(page)
     history = page.locator("#history")
-    assert history.get_by_role("heading", name="History").is_visible()
+    assert history.get_by_role("heading", name="Audit history").is_visible()
     assert history.get_by_role("link", name="Post created").count() >= 1
 
     page.goto("/audit/?from=9999-01-01")

@@ -144,7 +144,7 @@ def test_a_failed_reply_shows_the_platforms_reason_and_a_retry_button(new_page, 
     )
     page = _sign_in(new_page, live_server, AGENT_EMAIL)
     page.goto(f"/inbox/{conversation.pk}/")
-    history = page.get_by_role("region", name="History")
+    history = page.get_by_role("region", name="History", exact=True)
     assert f"X said: {reason}" in history.inner_text()
     retry = history.get_by_role("button", name="Retry sending this reply")
     assert retry.is_visible()
@@ -160,7 +160,7 @@ def test_an_approver_sees_approve_and_reject_on_a_reply_awaiting_approval(new_pa
                                  text="A trainee's draft about the streetlight.", state=ReplyState.AWAITING_APPROVAL)
     page = _sign_in(new_page, live_server, COLLEAGUE_EMAIL)  # a manager: may approve, does not work the inbox
     page.goto(f"/inbox/{conversation.pk}/")
-    history = page.get_by_role("region", name="History")
+    history = page.get_by_role("region", name="History", exact=True)
     assert history.get_by_role("button", name="Approve this reply").is_visible()
     assert history.get_by_role("button", name="Reject this reply").is_visible()
     assert history.get_by_label("Reason for rejecting").is_visible()
@@ -172,7 +172,7 @@ def test_an_approver_sees_approve_and_reject_on_a_reply_awaiting_approval(new_pa
     assert "Reply rejected" in page.get_by_role("status").first.inner_text()
     draft.refresh_from_db()
     assert draft.state == ReplyState.REJECTED
-    assert "Please name the street team." in page.get_by_role("region", name="History").inner_text()
+    assert "Please name the street team." in page.get_by_role("region", name="History", exact=True).inner_text()
     check_page(page)
 
 
