@@ -15,5 +15,6 @@ def unread_notification_count(context) -> int:
     membership = getattr(request, "membership", None) if request is not None else None
     if membership is None:
         return 0
-    # notification_user_unread_idx (user, read_at) serves this count.
-    return Notification.objects.visible_to(membership).for_user(membership.user).unread().order_by().count()
+    # notification_user_unread_idx (user, read_at) serves this count. By user id: `membership.user` is not
+    # loaded with the membership and would be read again just for its id.
+    return Notification.objects.visible_to(membership).for_user(membership.user_id).unread().order_by().count()

@@ -135,7 +135,10 @@ def _badges(rows: list[Conversation], now: datetime, presence_texts: dict[int, s
         else:
             row.due_iso = row.due_text = ""
         row.assignee_text = f"Assigned to {row.assignee}" if row.assignee_id else "Unassigned"
-        row.tag_names = [tag.name for tag in row.tags.all()]
+        # The prefetched tags (for_list) straight from the prefetch cache: row.tags.all() builds a related
+        # manager and a queryset per row only to hand the same list back.
+        cached = getattr(row, "_prefetched_objects_cache", {}).get("tags")
+        row.tag_names = [tag.name for tag in (row.tags.all() if cached is None else cached)]
         row.flag_labels = []
         if row.risk_terms:
             row.flag_labels.append("At risk: " + ", ".join(str(t) for t in row.risk_terms))
