@@ -11,15 +11,8 @@ from django.views.decorators.http import require_http_methods, require_POST
 from accounts import forms, services
 from accounts.models import Department, Invitation, Membership
 from accounts.roles import Capability
+from smm.forms import add_service_errors
 from smm.scoping import get_visible_or_404, member_required
-
-
-def _form_errors_from(form, exc: ValidationError) -> None:
-    if hasattr(exc, "error_dict"):
-        for field, errors in exc.message_dict.items():
-            form.add_error(field if field in form.fields else None, errors)
-    else:
-        form.add_error(None, exc.messages)
 
 
 # ------------------------------------------------------------------------------------------- security
@@ -34,7 +27,7 @@ def security_settings(request: HttpRequest) -> HttpResponse:
                 actor=request.membership, data={f: form.cleaned_data[f] for f in form.Meta.fields}
             )
         except ValidationError as exc:
-            _form_errors_from(form, exc)
+            add_service_errors(form, exc)
         else:
             messages.success(request, "Organisation settings saved.")
             return redirect("accounts:security_settings")
@@ -53,7 +46,7 @@ def department_list(request: HttpRequest) -> HttpResponse:
         try:
             department = services.department_create(actor=request.membership, name=form.cleaned_data["name"])
         except ValidationError as exc:
-            _form_errors_from(form, exc)
+            add_service_errors(form, exc)
         else:
             messages.success(request, f"Department “{department.name}” created.")
             return redirect("accounts:department_list")
@@ -70,7 +63,7 @@ def department_edit(request: HttpRequest, pk: int) -> HttpResponse:
         try:
             services.department_rename(actor=request.membership, department=department, name=form.cleaned_data["name"])
         except ValidationError as exc:
-            _form_errors_from(form, exc)
+            add_service_errors(form, exc)
         else:
             messages.success(request, "Department renamed.")
             return redirect("accounts:department_list")
@@ -113,7 +106,7 @@ def member_invite(request: HttpRequest) -> HttpResponse:
                 departments=form.cleaned_data["departments"],
             )
         except ValidationError as exc:
-            _form_errors_from(form, exc)
+            add_service_errors(form, exc)
         else:
             messages.success(request, f"Invitation sent to {invitation.email}. The link works once and expires in 7 days.")
             return redirect("accounts:member_list")
@@ -138,7 +131,7 @@ def member_edit(request: HttpRequest, pk: int) -> HttpResponse:
                 departments=form.cleaned_data["departments"],
             )
         except ValidationError as exc:
-            _form_errors_from(form, exc)
+            add_service_errors(form, exc)
         else:
             messages.success(request, f"{member.user} updated.")
             return redirect("accounts:member_list")

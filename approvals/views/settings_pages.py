@@ -21,18 +21,10 @@ from accounts.roles import Capability
 from approvals import settings_services as services
 from approvals.models import ApprovalPolicy, BlockedWord, BlockedWordAction, ChannelApprovalRule
 from channels_app.models import Channel
-from smm.forms import StyledForm
+from smm.forms import StyledForm, add_service_errors
 from smm.scoping import get_visible_or_404, member_required
 
 SETTINGS, ADD_WORD, REMOVE_WORD = "settings", "add_word", "remove_word"
-
-
-def _form_errors_from(form, exc: ValidationError) -> None:
-    if hasattr(exc, "error_dict"):
-        for field, errors in exc.message_dict.items():
-            form.add_error(field if field in form.fields else None, errors)
-    else:
-        form.add_error(None, exc.messages)
 
 
 class WholeNumberField(forms.IntegerField):
@@ -167,7 +159,7 @@ def settings_index(request: HttpRequest) -> HttpResponse:
                 try:
                     word = services.blocked_word_add(actor=membership, **word_form.cleaned_data)
                 except ValidationError as exc:
-                    _form_errors_from(word_form, exc)
+                    add_service_errors(word_form, exc)
                 else:
                     messages.success(request, f"“{word.phrase}” added to the blocked words.")
                     return redirect("approvals:settings")
@@ -177,7 +169,7 @@ def settings_index(request: HttpRequest) -> HttpResponse:
                 try:
                     services.settings_update(actor=membership, **settings_form.cleaned_data)
                 except ValidationError as exc:
-                    _form_errors_from(settings_form, exc)
+                    add_service_errors(settings_form, exc)
                 else:
                     messages.success(request, "Publishing settings saved.")
                     return redirect("approvals:settings")
@@ -220,7 +212,7 @@ def approval_policy(request: HttpRequest, pk: int) -> HttpResponse:
         try:
             policy = services.policy_update(actor=membership, department=department, **form.cleaned_data)
         except ValidationError as exc:
-            _form_errors_from(form, exc)
+            add_service_errors(form, exc)
         else:
             messages.success(request, f"Approval policy for {department.name} saved.")
             able = len(services.possible_approvers(department, policy.approver_roles))
@@ -257,7 +249,7 @@ def channel_rule(request: HttpRequest, pk: int) -> HttpResponse:
                 actor=membership, channel=channel, approvals_required=form.cleaned_data["approvals_required"]
             )
         except ValidationError as exc:
-            _form_errors_from(form, exc)
+            add_service_errors(form, exc)
         else:
             messages.success(request, f"Approval rule for {channel} saved.")
             return redirect("approvals:channel_rule", pk=channel.pk)

@@ -26,19 +26,11 @@ from channels_app.models import Channel
 from inbox import settings_services as services
 from inbox.models import BankHoliday, QuarantinedItem, RiskKeyword, SavedReply
 from inbox.sla import MAX_RANGES_PER_DAY, WEEKDAY_LABELS, WEEKDAYS, parse_office_hours
-from smm.forms import StyledForm
+from smm.forms import StyledForm, add_service_errors
 from smm.scoping import get_visible_or_404, member_required, require_capability
 
 MAX_TARGET_MINUTES = 365 * 24 * 60
 QUARANTINE_PAGE = 100
-
-
-def _form_errors_from(form, exc: ValidationError) -> None:
-    if hasattr(exc, "error_dict"):
-        for field, errors in exc.message_dict.items():
-            form.add_error(field if field in form.fields else None, errors)
-    else:
-        form.add_error(None, exc.messages)
 
 
 def _managed_departments(membership):
@@ -294,7 +286,7 @@ def bank_holidays(request: HttpRequest) -> HttpResponse:
                 try:
                     added = services.bank_holidays_add_england_and_wales(actor=membership, year=year)
                 except ValidationError as exc:
-                    _form_errors_from(england_form, exc)
+                    add_service_errors(england_form, exc)
                 else:
                     messages.success(request, f"Added {added} England and Wales bank holidays for {year}.")
                     return redirect("inbox:settings_bank_holidays")
@@ -306,7 +298,7 @@ def bank_holidays(request: HttpRequest) -> HttpResponse:
                         actor=membership, day=add_form.cleaned_data["date"], name=add_form.cleaned_data["name"]
                     )
                 except ValidationError as exc:
-                    _form_errors_from(add_form, exc)
+                    add_service_errors(add_form, exc)
                 else:
                     messages.success(request, f"{holiday.name} ({holiday.date:%-d %B %Y}) added.")
                     return redirect("inbox:settings_bank_holidays")
@@ -343,7 +335,7 @@ def risk_keywords(request: HttpRequest) -> HttpResponse:
         try:
             keyword = services.risk_keyword_add(actor=request.membership, phrase=form.cleaned_data["phrase"])
         except ValidationError as exc:
-            _form_errors_from(form, exc)
+            add_service_errors(form, exc)
         else:
             messages.success(request, f"“{keyword.phrase}” added.")
             return redirect("inbox:settings_risk_keywords")
@@ -393,7 +385,7 @@ def saved_reply_create(request: HttpRequest) -> HttpResponse:
                 department=form.cleaned_data["department"],
             )
         except ValidationError as exc:
-            _form_errors_from(form, exc)
+            add_service_errors(form, exc)
         else:
             messages.success(request, f"Saved reply “{saved.title}” created.")
             return redirect("inbox:settings_saved_replies")
@@ -428,7 +420,7 @@ def saved_reply_edit(request: HttpRequest, pk: int) -> HttpResponse:
                 department=form.cleaned_data["department"],
             )
         except ValidationError as exc:
-            _form_errors_from(form, exc)
+            add_service_errors(form, exc)
         else:
             messages.success(request, f"Saved reply “{saved.title}” updated.")
             return redirect("inbox:settings_saved_replies")
@@ -474,7 +466,7 @@ def out_of_hours_edit(request: HttpRequest, pk: int) -> HttpResponse:
                 actor=membership, channel=channel, seconds=poll_form.cleaned_data["poll_interval_seconds"]
             )
         except ValidationError as exc:
-            _form_errors_from(poll_form, exc)
+            add_service_errors(poll_form, exc)
         else:
             seconds = poll_form.cleaned_data["poll_interval_seconds"]
             if seconds == before:
@@ -490,7 +482,7 @@ def out_of_hours_edit(request: HttpRequest, pk: int) -> HttpResponse:
                 actor=membership, channel=channel, enabled=form.cleaned_data["enabled"], text=form.cleaned_data["text"]
             )
         except ValidationError as exc:
-            _form_errors_from(form, exc)
+            add_service_errors(form, exc)
         else:
             messages.success(request, f"Out-of-hours reply for {channel} saved.")
             return redirect("inbox:settings_out_of_hours", pk=channel.pk)
