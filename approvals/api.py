@@ -50,7 +50,7 @@ from approvals.serializers import (
     RevisionSerializer,
     ScheduleSerializer,
 )
-from approvals.workflow import ACTIONS, TransitionNotAllowed, allowed_actions
+from approvals.workflow import TransitionNotAllowed, allowed_actions
 from channels_app.models import Channel
 from inbox.api import TimelinePagination, _page_serializer
 from smm.api import OrgScopedViewSet
@@ -256,29 +256,9 @@ class PostViewSet(OrgScopedViewSet):
         return PostDetailSerializer(post, context=context).data
 
     def _allowed(self, post: Post, approved_by: set[int]) -> list[str]:
-        """The workflow actions the caller may take now (the services decide; this mirrors their rules)."""
-        member = self.membership
-        is_author = post.author_id == member.user_id
-        deciders: set[int] | None = None
-
-        def may_decide() -> bool:
-            nonlocal deciders
-            if deciders is None:
-                deciders = {u.pk for u in services.approvers_for(post)}
-            return member.user_id in deciders
-
-        names = []
-        for name in allowed_actions(post.status):
-            if not member.can(ACTIONS[name].capability):
-                continue
-            if name in ("approve", "request_changes") and (is_author or not may_decide()):
-                continue
-            if name == "approve" and member.user_id in approved_by:
-                continue
-            if name == "schedule" and is_author and not member.can(Capability.BREAK_GLASS):
-                continue
-            names.append(name)
-        return names
+        """The workflow actions the caller may take now (the services' own rules, approvals.services.actions_for)."""
+        allowed = services.actions_for(self.membership, post, approved_by=approved_by)
+        return [name for name in allowed_actions(post.status) if name in allowed]
 
     def list(self, request):
         params = request.query_params

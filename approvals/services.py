@@ -231,6 +231,25 @@ def approvers_for(post: Post) -> list:
     return [m.user for m in members if m.user_id not in writers and m.can(Capability.APPROVE_POSTS)]
 
 
+def actions_for(membership: Membership, post: Post, *, approvers: list | None = None,
+                approved_by: set[int] | None = None) -> set[str]:
+    """The workflow actions this member may take on this post now, by the same rules the services enforce:
+    the state machine, their role, and separation of duties (pages and the API offer exactly these)."""
+    from approvals.workflow import ACTIONS, allowed_actions
+
+    actions = {a for a in allowed_actions(post.status) if membership.can(ACTIONS[a].capability)}
+    if post.current_revision_id is None:
+        return actions - {"submit", "approve", "request_changes", "schedule", "break_glass"}
+    deciders = {u.pk for u in (approvers if approvers is not None else approvers_for(post))}
+    if membership.user_id not in deciders:
+        actions -= {"approve", "request_changes"}
+        if not membership.can(Capability.BREAK_GLASS):
+            actions.discard("schedule")
+    if approved_by is not None and membership.user_id in approved_by:
+        actions.discard("approve")
+    return actions
+
+
 def approvals_required(post: Post, revision: PostRevision) -> int:
     policy = ApprovalPolicy.objects.filter(department_id=post.department_id).first()
     needed = policy.approvals_required if policy else 1

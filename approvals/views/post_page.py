@@ -35,7 +35,7 @@ from approvals.models import (
     PublishTarget,
     TargetState,
 )
-from approvals.workflow import ACTIONS, TransitionNotAllowed, allowed_actions
+from approvals.workflow import TransitionNotAllowed
 from channels_app.models import Channel
 from inbox.services import MENTION
 from smm.scoping import get_visible_or_404, member_required
@@ -166,26 +166,6 @@ def _post_or_404(request: HttpRequest, pk: int, capability: Capability | None = 
     return get_visible_or_404(queryset, request.membership, capability, pk=pk)
 
 
-def _may_decide(membership: Membership, post: Post, approvers: list) -> bool:
-    """Separation of duties, as approvals.services.post_approve applies it: never the author, and only the
-    department policy's approvers."""
-    return post.author_id != membership.user_id and membership.user_id in {u.pk for u in approvers}
-
-
-def available_actions(membership: Membership, post: Post, approvers: list, already_approved: bool) -> set[str]:
-    """What this member may do to this post now: the state machine's actions, their role, separation of duties."""
-    actions = {a for a in allowed_actions(post.status) if membership.can(ACTIONS[a].capability)}
-    if not _may_decide(membership, post, approvers):
-        actions -= {"approve", "request_changes"}
-    elif already_approved:
-        actions.discard("approve")
-    if post.author_id == membership.user_id and not membership.can(Capability.BREAK_GLASS):
-        actions.discard("schedule")
-    if post.current_revision_id is None:
-        actions -= {"submit", "approve", "request_changes", "schedule", "break_glass"}
-    return actions
-
-
 def render_page(request: HttpRequest, post: Post, *, status: int = 200, comment_text: str = "",
                 comment_errors: list[str] | None = None) -> HttpResponse:
     membership = request.membership
@@ -203,8 +183,8 @@ def render_page(request: HttpRequest, post: Post, *, status: int = 200, comment_
                          and d.revision_hash == revision.content_hash and d.decision == DecisionKind.APPROVED]
     earlier_decisions = [d for d in decisions if d not in current_approvals]
     approvers = services.approvers_for(post)
-    already_approved = any(d.approver_id == membership.user_id for d in current_approvals)
-    actions = available_actions(membership, post, approvers, already_approved)
+    actions = services.actions_for(membership, post, approvers=approvers,
+                                   approved_by={d.approver_id for d in current_approvals})
     targets = list(PublishTarget.objects.filter(post=post).select_related("channel", "revision").order_by("channel__display_name", "channel__handle", "id"))
     pause = services.paused(post)
     overdue = bool(post.scheduled_at and post.scheduled_at < timezone.now()

@@ -193,3 +193,22 @@ def test_review_words_force_approval_even_in_an_emergency(personas):
     services.post_submit(actor=a.members["editor"], post_id=post.pk)
     submitted = AuditEvent.objects.get(event_type=EventType.POST_SUBMITTED, target_id=str(post.pk))
     assert submitted.changes["review_terms"] == ["evacuate"]
+
+
+def test_offered_actions_are_what_the_services_allow(personas, login, client):
+    """The page and the API offer exactly services.actions_for; here the policy leaves the approver role out."""
+    from approvals.models import ApprovalPolicy
+
+    a = personas.a
+    post, _ = _submitted(a)
+    services.post_approve(actor=a.members["approver"], post_id=post.pk)  # scheduled now
+    ApprovalPolicy.objects.create(organisation=a.organisation, department=a.departments["Communications"],
+                                  approver_roles=["admin"])
+    post.refresh_from_db()
+    offered = services.actions_for(a.members["approver"], post)
+    assert "schedule" not in offered
+    with pytest.raises(PermissionDenied):
+        services.post_schedule(actor=a.members["approver"], post_id=post.pk, scheduled_at=None)
+    assert "schedule" in services.actions_for(a.members["admin"], post)
+    page = login(a.members["approver"], client).get(f"/posts/{post.pk}/").content.decode()
+    assert f'action="/posts/{post.pk}/schedule/"' not in page
