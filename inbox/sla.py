@@ -224,6 +224,32 @@ class Calendar:
                 remaining -= available
         return None
 
+    def working_seconds(self, start: datetime, end: datetime) -> int | None:
+        """Office-hours seconds between two instants (0 when end is not after start).
+
+        The KPIs' "in office hours" times: only time inside this calendar's open periods counts, so a
+        message at 16:30 on Friday answered at 09:30 on Monday waited one hour (09:00-17:00 hours).
+        None when the period is longer than SEARCH_DAYS (the calendar's horizon): no figure beats a wrong one.
+        """
+        if start.tzinfo is None or end.tzinfo is None:
+            raise ValueError("Calendar needs an aware datetime.")
+        start_utc, end_utc = start.astimezone(UTC), end.astimezone(UTC)
+        if end_utc <= start_utc:
+            return 0
+        first_day = self._local_date(start) - timedelta(days=1)
+        last_day = self._local_date(end)
+        if (last_day - first_day).days > SEARCH_DAYS + 2:
+            return None
+        total = timedelta(0)
+        day = first_day
+        while day <= last_day:
+            for seg_start, seg_end in self.segments(day):
+                overlap = min(seg_end, end_utc) - max(seg_start, start_utc)
+                if overlap > timedelta(0):
+                    total += overlap
+            day += timedelta(days=1)
+        return int(total.total_seconds())
+
 
 # --------------------------------------------------------------------------- policies per department
 @dataclass
