@@ -28,7 +28,7 @@ run: export WEB_PORT = $(PORT)
 run: export WEB_HOST = $(HOST)
 run: export SIM_PORT := $(SIM_PORT)
 run: export SIM_URL ?= http://127.0.0.1:$(SIM_PORT)
-run: $(VENV)/.installed
+run: $(VENV)/.installed node_modules/.installed
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py seed_demo
 	@echo ""
@@ -37,6 +37,7 @@ run: $(VENV)/.installed
 	@echo ""
 	$(VENV)/bin/honcho start -f Procfile
 
+seed: export LOCAL_KEYS ?= 1
 seed: $(VENV)/.installed
 	$(PY) manage.py seed_demo
 

@@ -2,6 +2,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from accounts.views import auth, manage
+from audit.history import object_history
 
 app_name = "accounts"
 
@@ -32,6 +33,8 @@ urlpatterns = [
     path("settings/members/", manage.member_list, name="member_list"),
     path("settings/members/invite/", manage.member_invite, name="member_invite"),
     path("settings/members/<int:pk>/", manage.member_edit, name="member_edit"),
+    # The member's History tab (audit/history.py).
+    path("settings/members/<int:pk>/history/", object_history, {"kind": "accounts.membership"}, name="member_history"),
     path("settings/members/<int:pk>/active/", manage.member_set_active, name="member_set_active"),
     path("settings/members/<int:pk>/two-factor/reset/", manage.member_two_factor_reset, name="member_two_factor_reset"),
     path("settings/invitations/<int:pk>/revoke/", manage.invitation_revoke, name="invitation_revoke"),

@@ -155,21 +155,6 @@ def _read_upload(upload) -> bytes:
     return content
 
 
-def _draft_from(revision: PostRevision, **changes) -> services.Draft:
-    """A Draft of the revision's content, with the given fields replaced (PATCH keeps what it does not name)."""
-    fields = {
-        "title": revision.title,
-        "body": revision.body,
-        "link": revision.link,
-        "channel_ids": list(revision.channel_ids),
-        "variants": dict(revision.variants or {}),
-        "media": [{"id": m["id"], "alt_text": m.get("alt_text", "")} for m in revision.media or []],
-        "notes": revision.notes,
-    }
-    fields.update(changes)
-    return services.Draft(**fields)
-
-
 # --------------------------------------------------------------------------------------------- posts
 @extend_schema_view(
     list=extend_schema(
@@ -337,7 +322,7 @@ class PostViewSet(OrgScopedViewSet):
         scheduled_at = wanted.pop("scheduled_at", "keep")
         if "media" in wanted:
             wanted["media"] = [dict(m) for m in wanted["media"]]
-        draft = _draft_from(post.current_revision, **wanted)
+        draft = services.draft_from(post.current_revision, **wanted)
         services.post_update(actor=self.membership, post_id=post.pk, draft=draft, scheduled_at=scheduled_at)
         return Response(self._detail(post.pk))
 
@@ -501,16 +486,11 @@ class PostViewSet(OrgScopedViewSet):
         content = _read_upload(upload)
         alt_text = " ".join(data.validated_data["alt_text"].split())
         try:
-            with transaction.atomic():
-                # Validates the bytes (type by magic bytes, size, images per post), locks the post, stores, audits.
-                media = post_media.media_upload(
-                    actor=self.membership, post_id=post.pk, content=content, filename=upload.name or ""
-                )
-                # Then it joins the post with its alt text: a new revision (approvals lapse after submission).
-                revision = PostRevision.objects.get(pk=Post.objects.get(pk=post.pk).current_revision_id)
-                draft = _draft_from(revision)
-                draft.media.append({"id": media.pk, "alt_text": alt_text})
-                updated = services.post_update(actor=self.membership, post_id=post.pk, draft=draft)
+            # Validates the bytes (type by magic bytes, size, images per post), stores them and adds the image to a
+            # new revision, with one audit event.
+            media, updated = post_media.media_add(
+                actor=self.membership, post_id=post.pk, content=content, filename=upload.name or "", alt_text=alt_text
+            )
         except DjangoValidationError as error:
             # approvals.media names the field "image"; here it is the multipart field "file".
             if hasattr(error, "error_dict") and "image" in error.error_dict:

@@ -112,52 +112,93 @@ def live_media_ids(post: Post) -> list[int]:
     return current + pending
 
 
+def _lock_editable(actor: Membership, post_id: int) -> Post:
+    if actor is None or not actor.can(Capability.EDIT_POSTS):
+        raise PermissionDenied("Your role does not allow this.")
+    post = (Post.objects.visible_to(actor).select_for_update(of=("self",)).select_related("current_revision")
+            .filter(pk=post_id).first())
+    if post is None:
+        raise Post.DoesNotExist("No such post.")
+    if post.status not in EDITABLE:
+        raise TransitionNotAllowed("edit", post.status)
+    return post
+
+
+def _store(actor: Membership, post: Post, content: bytes, mime_type: str, filename: str) -> PostMedia:
+    if len(live_media_ids(post)) >= MAX_IMAGES:
+        raise ValidationError({"image": f"A post can have at most {MAX_IMAGES} images; remove one first."})
+    width, height = dimensions(content, mime_type)
+    return PostMedia.objects.create(
+        organisation_id=post.organisation_id, post=post, content=content, mime_type=mime_type,
+        filename=" ".join((filename or "").split())[:200], sha256=hashlib.sha256(content).hexdigest(),
+        width=width, height=height, uploaded_by=actor.user,
+    )
+
+
+def _uploaded(media: PostMedia, content: bytes) -> dict:
+    return {"id": media.pk, "filename": media.filename, "sha256": media.sha256, "bytes": len(content)}
+
+
+def _audit_edit(actor: Membership, post: Post, changes: dict) -> None:
+    record(
+        organisation=post.organisation_id, department=post.department_id, event_type=EventType.POST_EDITED,
+        actor=actor.user, target=post, target_repr=f"Post {post.pk}: {post.title}"[:300], changes=changes,
+    )
+
+
 def media_upload(*, actor: Membership, post_id: int, content: bytes, filename: str = "") -> PostMedia:
     """Stores one image on a post the actor may edit; the composer attaches it (with its alt text) on its next save."""
     if actor is None or not actor.can(Capability.EDIT_POSTS):
         raise PermissionDenied("Your role does not allow this.")
     mime_type = validate_image(content)
-    width, height = dimensions(content, mime_type)
     with transaction.atomic():
-        post = (Post.objects.visible_to(actor).select_for_update(of=("self",)).select_related("current_revision")
-                .filter(pk=post_id).first())
-        if post is None:
-            raise Post.DoesNotExist("No such post.")
-        if post.status not in EDITABLE:
-            raise TransitionNotAllowed("edit", post.status)
-        if len(live_media_ids(post)) >= MAX_IMAGES:
-            raise ValidationError({"image": f"A post can have at most {MAX_IMAGES} images; remove one first."})
-        media = PostMedia.objects.create(
-            organisation_id=post.organisation_id, post=post, content=content, mime_type=mime_type,
-            filename=" ".join((filename or "").split())[:200], sha256=hashlib.sha256(content).hexdigest(),
-            width=width, height=height, uploaded_by=actor.user,
-        )
-        record(
-            organisation=post.organisation_id, department=post.department_id, event_type=EventType.POST_EDITED,
-            actor=actor.user, target=post, target_repr=f"Post {post.pk}: {post.title}"[:300],
-            changes={"image_uploaded": {"id": media.pk, "filename": media.filename, "sha256": media.sha256,
-                                        "bytes": len(content)}},
-        )
+        post = _lock_editable(actor, post_id)
+        media = _store(actor, post, content, mime_type, filename)
+        _audit_edit(actor, post, {"image_uploaded": _uploaded(media, content)})
     return media
 
 
+def media_add(*, actor: Membership, post_id: int, content: bytes, filename: str = "",
+              alt_text: str = "") -> tuple[PostMedia, Post]:
+    """The API's upload: stores the image AND adds it, with its alt text, to the end of the post's images in a
+    new revision (approvals lapse after submission, as for any edit). One post.edited event carries both: the
+    image stored and the revision it made."""
+    from approvals import services
+
+    if actor is None or not actor.can(Capability.EDIT_POSTS):
+        raise PermissionDenied("Your role does not allow this.")
+    mime_type = validate_image(content)
+    with transaction.atomic():
+        post = _lock_editable(actor, post_id)
+        media = _store(actor, post, content, mime_type, filename)
+        draft = services.draft_from(post.current_revision)
+        draft.media.append({"id": media.pk, "alt_text": " ".join((alt_text or "").split())})
+        changes = services.revise(actor, post, draft)
+        _audit_edit(actor, post, {"image_uploaded": _uploaded(media, content), **changes})
+    return media, post
+
+
+def discard_unused(post: Post, media_ids: list[int]) -> list[int]:
+    """Deletes, from a post the caller has locked, the images among media_ids that no revision uses; returns the
+    ids asked for that no revision used (audited by the caller, in the event of its edit)."""
+    used: set[int] = set()
+    for media in post.revisions.values_list("media", flat=True):
+        used.update(int(item["id"]) for item in media or [] if str(item.get("id", "")).isdigit())
+    unused = sorted({pk for pk in media_ids if pk not in used})
+    deleted, _ = PostMedia.objects.filter(post=post, pk__in=unused).delete()
+    return unused if deleted else []
+
+
 def media_discard(*, actor: Membership, post_id: int, media_ids: list[int]) -> int:
-    """Deletes images uploaded to a post and then removed before any revision used them; others stay for history."""
+    """Deletes images uploaded to a post and then removed before any revision used them; others stay for history.
+    (The composer's save does this inside post_update, in its one event; this is for a discard on its own.)"""
     if actor is None or not actor.can(Capability.EDIT_POSTS) or not media_ids:
         return 0
     with transaction.atomic():
         post = Post.objects.visible_to(actor).select_for_update(of=("self",)).filter(pk=post_id).first()
         if post is None or post.status not in EDITABLE:
             return 0
-        used: set[int] = set()
-        for media in post.revisions.values_list("media", flat=True):
-            used.update(int(item["id"]) for item in media or [] if str(item.get("id", "")).isdigit())
-        unused = [pk for pk in media_ids if pk not in used]
-        deleted, _ = PostMedia.objects.filter(post=post, pk__in=unused).delete()
-        if deleted:
-            record(
-                organisation=post.organisation_id, department=post.department_id, event_type=EventType.POST_EDITED,
-                actor=actor.user, target=post, target_repr=f"Post {post.pk}: {post.title}"[:300],
-                changes={"images_discarded": sorted(unused)},
-            )
-    return deleted
+        discarded = discard_unused(post, media_ids)
+        if discarded:
+            _audit_edit(actor, post, {"images_discarded": discarded})
+    return len(discarded)

@@ -3,8 +3,9 @@
 post.html (human readable, self-contained) and post.json: every revision with its content hash (what an
 approval approved), every approval decision with the hash it bound to, every comment, every publish target
 with its delivery state, and the post's audit events with their hash-chain fields; plus SHA256SUMS. Admins
-only (MANAGE_ORGANISATION), audited as RECORDS_REQUEST_EXPORTED in the same transaction (the event is in the
-bundle). Bundle helpers are shared with inbox.records.
+only (MANAGE_ORGANISATION), audited as RECORDS_REQUEST_EXPORTED with the SHA-256 of the bytes served. Bundle
+helpers are shared with inbox.records, including the order: built read-only first (holding no audit lock), then
+the one export event in a short transaction (inbox.records.export_audited).
 """
 
 from __future__ import annotations
@@ -12,17 +13,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from django.db import transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
 
 from accounts.models import Membership
 from approvals.models import ApprovalDecision, Comment, Post, PostRevision, PublishTarget
-from audit.models import EventType
-from audit.services import record
 from inbox.records import (
     audit_event_record,
     audit_events_for,
+    export_audited,
     header,
     iso,
     label_of,
@@ -121,10 +120,12 @@ def post_data(membership: Membership, post: Post, now: datetime) -> dict[str, An
 
 
 def post_bundle(membership: Membership, post_id: int) -> bytes:
-    """The post's records bundle (ZIP bytes). Post.DoesNotExist when not visible to the member."""
+    """The post's records bundle (ZIP bytes), audited with its SHA-256 after it is built.
+    Post.DoesNotExist when not visible to the member."""
     require_records_officer(membership)
-    now = timezone.now()
-    with transaction.atomic():
+
+    def build() -> tuple[Post, bytes]:
+        now = timezone.now()
         post = (
             Post.objects.visible_to(membership)
             .select_related("department", "author", "current_revision", "break_glass_by")
@@ -133,15 +134,9 @@ def post_bundle(membership: Membership, post_id: int) -> bytes:
         )
         if post is None:
             raise Post.DoesNotExist("Not found.")
-        record(
-            organisation=post.organisation_id,
-            department=post.department_id,
-            event_type=EventType.RECORDS_REQUEST_EXPORTED,
-            actor=membership.user,
-            target=post,
-            target_repr=f"Post {post.pk}: {post.title}"[:300],
-            changes={"bundle": "post", "files": ["post.html", "post.json", "SHA256SUMS"]},
-        )
         data = post_data(membership, post, now)
-    html = render_to_string("approvals/records/post.html", {"data": data})
-    return zip_bundle("post", html, data)
+        html = render_to_string("approvals/records/post.html", {"data": data})
+        return post, zip_bundle("post", html, data)
+
+    return export_audited(build, membership=membership, bundle="post", files=["post.html", "post.json", "SHA256SUMS"],
+                          target_repr=lambda post: f"Post {post.pk}: {post.title}"[:300])

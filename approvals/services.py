@@ -320,8 +320,9 @@ def _new_revision(actor: Membership, post: Post, draft: Draft, channels: list[Ch
 
 
 # ------------------------------------------------------------------------------------------ compose
-def post_create(*, actor: Membership, department: Department, draft: Draft) -> Post:
+def post_create(*, actor: Membership, department: Department, draft: Draft, scheduled_at: datetime | None = None) -> Post:
     _require(actor, Capability.EDIT_POSTS)
+    _check_when(scheduled_at)
     if department.organisation_id != actor.organisation_id or department.is_archived:
         raise ValidationError({"department": "Choose a live department of your organisation."})
     if not actor.sees_all_departments and department.pk not in actor.department_ids:
@@ -330,55 +331,88 @@ def post_create(*, actor: Membership, department: Department, draft: Draft) -> P
     with transaction.atomic():
         post = Post.objects.create(
             organisation_id=actor.organisation_id, department=department, author=actor.user,
-            title=" ".join((draft.title or "").split())[:TITLE_MAX] or "Untitled",
+            title=" ".join((draft.title or "").split())[:TITLE_MAX] or "Untitled", scheduled_at=scheduled_at,
         )
         revision = _new_revision(actor, post, draft, channels)
-        _audit(actor, post, EventType.POST_CREATED, {"revision": revision.number, "hash": revision.content_hash})
+        changes = {"revision": revision.number, "hash": revision.content_hash}
+        if scheduled_at is not None:
+            changes["scheduled_at"] = _iso(scheduled_at)
+        _audit(actor, post, EventType.POST_CREATED, changes)
     return post
 
 
-def post_update(*, actor: Membership, post_id: int, draft: Draft, scheduled_at: datetime | None | str = "keep") -> Post:
-    """Saves a new revision (autosave too). After submission it goes back to review and its approvals lapse."""
+def draft_from(revision: PostRevision, **changes) -> Draft:
+    """A Draft of the revision's content, with the given fields replaced (PATCH keeps what it does not name)."""
+    fields = {
+        "title": revision.title,
+        "body": revision.body,
+        "link": revision.link,
+        "channel_ids": list(revision.channel_ids),
+        "variants": dict(revision.variants or {}),
+        "media": [{"id": m["id"], "alt_text": m.get("alt_text", "")} for m in revision.media or []],
+        "notes": revision.notes,
+    }
+    fields.update(changes)
+    return Draft(**fields)
+
+
+def post_update(*, actor: Membership, post_id: int, draft: Draft, scheduled_at: datetime | None | str = "keep",
+                discard_media: Iterable[int] = ()) -> Post:
+    """Saves a new revision (autosave too). After submission it goes back to review and its approvals lapse.
+    discard_media: images the composer removed; those no revision uses are deleted, in the same one event."""
+    from approvals.media import discard_unused
+
     _require(actor, Capability.EDIT_POSTS)
     with transaction.atomic():
         post = _locked(actor, post_id)
-        if post.status not in EDITABLE:
-            raise TransitionNotAllowed("edit", post.status)
-        channels = _channels(actor, draft.channel_ids, post.department)
-        before = post.current_revision_id
-        revision = _new_revision(actor, post, draft, channels)
-        changes: dict = {}
-        if (
-            scheduled_at != "keep"
-            and scheduled_at != post.scheduled_at
-            and revision.pk == before
-            and post.status in (PostStatus.APPROVED, PostStatus.SCHEDULED)
-        ):
-            # Moving an approved post's time is scheduling: an approver does it (post_schedule), not an edit.
-            raise PermissionDenied("Ask an approver to change the time of an approved post.")
-        if scheduled_at != "keep" and scheduled_at != post.scheduled_at:
-            _check_when(scheduled_at)
-            changes["scheduled_at"] = {"from": _iso(post.scheduled_at), "to": _iso(scheduled_at)}
-            Post.objects.filter(pk=post.pk).update(scheduled_at=scheduled_at)
-            post.scheduled_at = scheduled_at
-        if revision.pk == before and getattr(revision, "notes_changed", False):
-            changes["notes"] = "changed"
-        if revision.pk == before and not changes:
-            return post
-        if revision.pk != before:
-            changes["revision"] = revision.number
-            changes["hash"] = revision.content_hash
-            if post.status not in (PostStatus.DRAFT, PostStatus.CHANGES_REQUESTED):
-                changes["approvals_cleared"] = True
-                changes["status"] = {"from": post.status, "to": transition_for("edit", post.status)}
-                _move(post, "edit", approved_at=None, needs_new_time=False)
-                # Back in review: nothing of it may be published until it is approved again.
-                PublishTarget.objects.filter(post=post, state=TargetState.PENDING).delete()
-            elif post.status == PostStatus.CHANGES_REQUESTED:
-                changes["status"] = {"from": post.status, "to": transition_for("edit", post.status)}
-                _move(post, "edit")
-        _audit(actor, post, EventType.POST_EDITED, changes)
+        changes = revise(actor, post, draft, scheduled_at=scheduled_at)
+        discard = [int(pk) for pk in discard_media]
+        if discard and (discarded := discard_unused(post, discard)):
+            changes["images_discarded"] = discarded
+        if changes:
+            _audit(actor, post, EventType.POST_EDITED, changes)
     return post
+
+
+def revise(actor: Membership, post: Post, draft: Draft, *, scheduled_at: datetime | None | str = "keep") -> dict:
+    """The write of post_update on a post the caller has locked (select_for_update), WITHOUT its audit event:
+    returns what changed ({} for nothing) so the caller records it in the one event of its action (post_update,
+    approvals.media.media_add)."""
+    if post.status not in EDITABLE:
+        raise TransitionNotAllowed("edit", post.status)
+    channels = _channels(actor, draft.channel_ids, post.department)
+    before = post.current_revision_id
+    revision = _new_revision(actor, post, draft, channels)
+    changes: dict = {}
+    if (
+        scheduled_at != "keep"
+        and scheduled_at != post.scheduled_at
+        and revision.pk == before
+        and post.status in (PostStatus.APPROVED, PostStatus.SCHEDULED)
+    ):
+        # Moving an approved post's time is scheduling: an approver does it (post_schedule), not an edit.
+        raise PermissionDenied("Ask an approver to change the time of an approved post.")
+    if scheduled_at != "keep" and scheduled_at != post.scheduled_at:
+        _check_when(scheduled_at)
+        changes["scheduled_at"] = {"from": _iso(post.scheduled_at), "to": _iso(scheduled_at)}
+        Post.objects.filter(pk=post.pk).update(scheduled_at=scheduled_at)
+        post.scheduled_at = scheduled_at
+    if revision.pk == before and getattr(revision, "notes_changed", False):
+        changes["notes"] = "changed"
+    if revision.pk == before:
+        return changes
+    changes["revision"] = revision.number
+    changes["hash"] = revision.content_hash
+    if post.status not in (PostStatus.DRAFT, PostStatus.CHANGES_REQUESTED):
+        changes["approvals_cleared"] = True
+        changes["status"] = {"from": post.status, "to": transition_for("edit", post.status)}
+        _move(post, "edit", approved_at=None, needs_new_time=False)
+        # Back in review: nothing of it may be published until it is approved again.
+        PublishTarget.objects.filter(post=post, state=TargetState.PENDING).delete()
+    elif post.status == PostStatus.CHANGES_REQUESTED:
+        changes["status"] = {"from": post.status, "to": transition_for("edit", post.status)}
+        _move(post, "edit")
+    return changes
 
 
 MAX_YEARS_AHEAD = 5
@@ -448,9 +482,11 @@ def post_approve(
             approver=actor.user, decision=DecisionKind.APPROVED, comment=(comment or "").strip(),
         )
         have, need = approval_count(post), approvals_required(post, revision)
+        # One event for the whole approval: the decision, and when it is the last one needed, the status it moved
+        # the post to (approved, or scheduled with its time and targets).
         changes = {"revision": revision.number, "hash": revision.content_hash, "approvals": f"{have} of {need}"}
-        _audit(actor, post, EventType.POST_APPROVED, changes)
         if have < need:
+            _audit(actor, post, EventType.POST_APPROVED, changes)
             return post
         now = timezone.now()
         when = scheduled_at or post.scheduled_at
@@ -458,25 +494,28 @@ def post_approve(
             when = now
         elif scheduled_at is None and post.scheduled_at is not None and post.scheduled_at < now:
             # The time passed while in review: approved, but it waits for a choice (publish now / new time).
-            _move(post, "approve", approved_at=now, needs_new_time=True)
-            _audit(actor, post, EventType.POST_STATUS_CHANGED, {"status": {"from": "in_review", "to": "approved"},
-                                                                  "needs_new_time": True})
+            before = _move(post, "approve", approved_at=now, needs_new_time=True)
+            changes.update(status={"from": before, "to": post.status}, needs_new_time=True)
+            _audit(actor, post, EventType.POST_APPROVED, changes)
             notify(post, [post.author], f"“{post.title}” was approved; its time had passed, so it waits for a new time",
                    kind="approved")
             return post
         if scheduled_at is not None and scheduled_at < now:
             raise ValidationError({"scheduled_at": "Choose a time in the future, or publish now."})
         _check_when(scheduled_at)
-        _move(post, "approve", approved_at=now, needs_new_time=False)
-        _audit(actor, post, EventType.POST_STATUS_CHANGED, {"status": {"from": "in_review", "to": "approved"}})
-        _schedule(actor, post, when or now)
+        before = _move(post, "approve", approved_at=now, needs_new_time=False)
+        scheduled = _schedule(post, when or now)
+        changes.update(scheduled, status={"from": before, "to": post.status})
+        _audit(actor, post, EventType.POST_APPROVED, changes)
         notify(post, [post.author], f"“{post.title}” was approved", kind="approved")
     return post
 
 
-def _schedule(actor: Membership | None, post: Post, when: datetime) -> None:
-    """approved/scheduled → scheduled at `when`, with one pending target per channel of the revision."""
-    before = post.status
+def _schedule(post: Post, when: datetime) -> dict:
+    """approved/scheduled → scheduled at `when`, with one pending target per channel of the revision. Audits
+    nothing: it returns what it changed for the one event of the action that scheduled (approve, schedule,
+    break glass)."""
+    before, before_at = post.status, post.scheduled_at
     _move(post, "schedule", scheduled_at=when, needs_new_time=False, held_late=False)
     revision = post.current_revision
     existing = set(PublishTarget.objects.filter(post=post).values_list("channel_id", flat=True))
@@ -489,10 +528,11 @@ def _schedule(actor: Membership | None, post: Post, when: datetime) -> None:
         if cid not in existing
     )
     PublishTarget.objects.filter(post=post, state=TargetState.PENDING).update(revision=revision)
-    _audit(actor, post, EventType.POST_SCHEDULED, {
-        "status": {"from": before, "to": PostStatus.SCHEDULED}, "scheduled_at": when.isoformat(),
-        "revision": revision.number, "hash": revision.content_hash,
-    })
+    return {
+        "status": {"from": before, "to": PostStatus.SCHEDULED},
+        "scheduled_at": {"from": _iso(before_at), "to": when.isoformat()},
+        "channels": list(revision.channel_ids),
+    }
 
 
 def post_schedule(*, actor: Membership, post_id: int, scheduled_at: datetime | None) -> Post:
@@ -507,7 +547,10 @@ def post_schedule(*, actor: Membership, post_id: int, scheduled_at: datetime | N
         transition_for("schedule", post.status)
         if not actor.can(Capability.BREAK_GLASS) and actor.user_id not in {u.pk for u in approvers_for(post)}:
             raise PermissionDenied("Only the department's approvers (not the post's writers) can schedule it.")
-        _schedule(actor, post, scheduled_at or now)
+        revision = post.current_revision
+        changes = _schedule(post, scheduled_at or now)
+        _audit(actor, post, EventType.POST_SCHEDULED, {**changes, "revision": revision.number,
+                                                       "hash": revision.content_hash})
     return post
 
 
@@ -581,9 +624,10 @@ def post_break_glass(*, actor: Membership, post_id: int, reason: str) -> Post:
         post.break_glass_reason, post.break_glass_by = reason[:500], actor.user
         if post.status != PostStatus.SCHEDULED:
             _move(post, "break_glass", status=PostStatus.APPROVED, approved_at=timezone.now())
-        _schedule(actor, post, timezone.now())
+        scheduled = _schedule(post, timezone.now())
+        # One event: the reason, the status it ended in and the time it goes (what the schedule changed).
         _audit(actor, post, EventType.POST_BREAK_GLASS, {
-            "reason": reason[:500], "status": {"from": before, "to": PostStatus.SCHEDULED},
+            **scheduled, "reason": reason[:500], "status": {"from": before, "to": post.status},
             "revision": revision.number, "hash": revision.content_hash,
         })
         # The department's approvers (not the admin who broke the glass).

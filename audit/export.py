@@ -5,7 +5,8 @@ a transaction so it is not materialised WITH HOLD) and leave as bytes in ~64 KB 
 export in constant memory. Each event carries every hashed field (audit/chain.py `canonical`) exactly as it
 was hashed, plus `hash`, so an auditor recomputes the chain offline with scripts/verify_audit_export.py.
 
-The file opens with a header (organisation, filters, who exported it and when) and ends with a trailer
+The file opens with a header (organisation, filters, who exported it and when, and the signed anchor the chain
+starts after when old events were purged, else null) and ends with a trailer
 (event count, the chain head, the newest signed checkpoint). The head is read first and the rows are bounded
 by its sequence: events are append-only, so the file is one consistent cut of the chain even while new events
 are written. The format is documented for auditors in docs/audit-export.md.
@@ -23,7 +24,7 @@ from typing import Any
 from django.db import transaction
 
 from audit import chain
-from audit.models import AuditChainHead, AuditCheckpoint, AuditEvent
+from audit.models import AuditAnchor, AuditChainHead, AuditCheckpoint, AuditEvent
 from audit.queries import AuditFilter
 
 FORMAT_NAME = "civic-desk-audit-export"
@@ -95,11 +96,13 @@ def csv_cell(value: Any) -> Any:
 
 @dataclass
 class ChainCut:
-    """The chain head the export is bounded by and the newest checkpoint at or before it."""
+    """The chain head the export is bounded by, the newest checkpoint at or before it (and after the anchor),
+    and the newest anchor: where the chain starts once old events were purged (manage.py purge_audit)."""
 
     sequence: int
     head_hash: str
     checkpoint: dict[str, Any] | None
+    anchor: dict[str, Any] | None = None
 
 
 def chain_cut(organisation_id: int) -> ChainCut:
@@ -113,15 +116,24 @@ def chain_cut(organisation_id: int) -> ChainCut:
             .first()
         ) or (0, chain.GENESIS)
     sequence, head_hash = head
+    anchor = (
+        AuditAnchor.objects.filter(organisation_id=organisation_id, up_to_sequence__lte=sequence)
+        .values("up_to_sequence", "anchor_hash", "events_removed", "archive_reference", "created_at", "signature")
+        .first()
+    )
+    if anchor is not None:
+        anchor["created_at"] = timestamp(anchor["created_at"])
+    # A checkpoint at or below the anchor signs events that are gone: it proves nothing about this file.
+    above = anchor["up_to_sequence"] if anchor else 0
     checkpoint = (
-        AuditCheckpoint.objects.filter(organisation_id=organisation_id, sequence__lte=sequence)
+        AuditCheckpoint.objects.filter(organisation_id=organisation_id, sequence__lte=sequence, sequence__gt=above)
         .order_by("-sequence", "-created_at", "-id")
         .values("sequence", "head_hash", "signature", "created_at")
         .first()
     )
     if checkpoint is not None:
         checkpoint["created_at"] = timestamp(checkpoint["created_at"])
-    return ChainCut(sequence=sequence, head_hash=head_hash or chain.GENESIS, checkpoint=checkpoint)
+    return ChainCut(sequence=sequence, head_hash=head_hash or chain.GENESIS, checkpoint=checkpoint, anchor=anchor)
 
 
 @dataclass
@@ -149,7 +161,7 @@ class AuditExport:
         """The whole chain: no filter and a member who sees every department."""
         return not self.filters and self.membership.sees_all_departments
 
-    def header(self) -> dict[str, Any]:
+    def header(self, cut: ChainCut | None = None) -> dict[str, Any]:
         organisation = self.organisation
         return {
             "type": "header",
@@ -162,6 +174,7 @@ class AuditExport:
             "exported_at": timestamp(self.exported_at),
             "exported_by": self.exported_by,
             "hashed_fields": list(HASHED_FIELDS),
+            "anchor": cut.anchor if cut is not None else None,
         }
 
     @staticmethod
@@ -203,7 +216,7 @@ class AuditExport:
         return self.queryset(cut).iterator(chunk_size=CHUNK)
 
     def _jsonl_lines(self, cut: ChainCut) -> Iterator[str]:
-        yield _json(self.header()) + "\n"
+        yield _json(self.header(cut)) + "\n"
         count = 0
         dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
         for row in self._rows(cut):
@@ -216,7 +229,7 @@ class AuditExport:
         writer = csv.writer(_Echo(), lineterminator="\r\n")
         # A byte order mark, so spreadsheets read the file as UTF-8; the verifier reads it as utf-8-sig.
         yield "\ufeff" + writer.writerow(CSV_COLUMNS)
-        yield writer.writerow(["header", csv_cell(_json(self.header()))])
+        yield writer.writerow(["header", csv_cell(_json(self.header(cut)))])
         count = 0
         writerow, formula, fmt_time = writer.writerow, frozenset(_FORMULA_START), chain.format_time
         for row in self._rows(cut):

@@ -87,6 +87,7 @@ class EventType(models.TextChoices):
     AUDIT_VIEWED = "audit.viewed", "Audit trail read"
     AUDIT_EXPORTED = "audit.exported", "Audit trail exported"
     AUDIT_CHECKPOINT = "audit.checkpoint", "Audit checkpoint signed"
+    AUDIT_PURGED = "audit.purged", "Audit events past retention purged"
     RETENTION_RUN = "retention.run", "Retention run"
     RETENTION_SETTINGS_CHANGED = "retention.settings_changed", "Retention settings changed"
     CONTACT_ERASED = "contact.erased", "Contact erased"
@@ -194,3 +195,38 @@ class AuditCheckpoint(models.Model):
 
     def __str__(self) -> str:
         return f"Checkpoint {self.organisation_id}@{self.sequence}"
+
+
+class AuditAnchorQuerySet(OrgScopedQuerySet):
+    pass
+
+
+class AuditAnchor(models.Model):
+    """Where an organisation's chain starts after `manage.py purge_audit` removed its oldest events.
+
+    The last removed event's sequence and hash, signed with AUDIT_CHECKPOINT_KEY like a checkpoint
+    (audit/chain.py `anchor_message`), so verification starts here instead of at sequence 1 and someone who
+    can write the table cannot move the start. Append-only (trigger from migration 0010).
+    """
+
+    organisation = models.ForeignKey("accounts.Organisation", on_delete=models.PROTECT, related_name="+")
+    up_to_sequence = models.BigIntegerField()
+    anchor_hash = models.CharField(max_length=64)
+    events_removed = models.BigIntegerField()
+    # Where the exported events are kept (records-management archive reference).
+    archive_reference = models.CharField(max_length=300)
+    created_at = models.DateTimeField(default=timezone.now)
+    # HMAC-SHA256 of chain.anchor_message(...) with AUDIT_CHECKPOINT_KEY.
+    signature = models.CharField(max_length=64)
+
+    objects = AuditAnchorQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-up_to_sequence", "-id"]
+        constraints = [
+            # A chain is cut at a sequence once; verify_audit reads the newest anchor per organisation.
+            models.UniqueConstraint(fields=["organisation", "up_to_sequence"], name="audit_one_anchor_per_sequence"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Anchor {self.organisation_id}@{self.up_to_sequence}"

@@ -6,8 +6,8 @@ Filtering and paging are audit.queries.AuditFilter, shared with the API and the 
 
 Reading the trail is itself recorded: each page view writes one AUDIT_VIEWED event with the filters used,
 after the rows are read (so a page never lists its own read). A page whose filters are refused (400) read
-nothing and records nothing. The History section on object pages is not recorded (see
-audit/templatetags/audit_history.py for why).
+nothing and records nothing. The History tab of posts, conversations, channels and members (audit/history.py)
+records its reads the same way.
 """
 
 from __future__ import annotations

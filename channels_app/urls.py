@@ -1,5 +1,6 @@
 from django.urls import path
 
+from audit.history import object_history
 from channels_app.views import channels, connect
 
 app_name = "channels_app"
@@ -11,4 +12,6 @@ urlpatterns = [
     path("channels/connect/pages/<str:state>/", connect.connect_pages, name="connect_pages"),
     path("channels/<int:pk>/disconnect/", channels.channel_disconnect, name="channel_disconnect"),
     path("channels/<int:pk>/grants/", channels.channel_grants, name="channel_grants"),
+    # The channel's History tab (audit/history.py).
+    path("channels/<int:pk>/history/", object_history, {"kind": "channels_app.channel"}, name="channel_history"),
 ]

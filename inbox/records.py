@@ -4,8 +4,13 @@ The bundle holds conversation.html (human readable, self-contained: no scripts, 
 conversation.json (every message, reply with its delivery state, note, the assignment history, and the audit
 events with their hash-chain fields, so each event's hash can be recomputed with audit/chain.py or
 scripts/verify_audit_export.py) and SHA256SUMS. Exporting one is an admin's act (MANAGE_ORGANISATION): a
-bundle discloses everything about a person, the same as erasure and legal holds. It is audited
-(RECORDS_REQUEST_EXPORTED) in the same transaction that reads the data, and that event is in the bundle.
+bundle discloses everything about a person, the same as erasure and legal holds.
+
+Order (export_audited): the bundle is built first, in a read-only transaction that sees one moment and locks
+nothing; then ONE RECORDS_REQUEST_EXPORTED event carrying the ZIP's SHA-256 is written in a short transaction of
+its own; only then are the bytes handed to the view to send. So building a large bundle never holds the
+organisation's audit chain head (record() locks it until commit), and the trail names exactly the bytes served.
+The event is therefore not in the bundle it describes (it is in the next one).
 
 The ZIP helpers and `audit_event_record` are shared with approvals.records.
 """
@@ -16,11 +21,13 @@ import hashlib
 import io
 import json
 import zipfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
-from django.db import models, transaction
+from django.db import connection, models, transaction
 from django.db.models import Q
 from django.template.loader import render_to_string
 from django.utils import timezone
@@ -83,6 +90,37 @@ def zip_bundle(stem: str, html: str, data: dict[str, Any]) -> bytes:
         for name, body in files.items():
             archive.writestr(name, body)
     return buffer.getvalue()
+
+
+@contextmanager
+def read_snapshot() -> Iterator[None]:
+    """A transaction for building a bundle: on PostgreSQL read-only and REPEATABLE READ, so every query of the
+    bundle sees the same moment and nothing is locked or written. (Inside an outer transaction, e.g. a test's,
+    the level can no longer be chosen: then it is that transaction's.)"""
+    outermost = not connection.in_atomic_block
+    with transaction.atomic():
+        if outermost and connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        yield
+
+
+def export_audited(build: Callable[[], tuple[models.Model, bytes]], *, membership: Membership, bundle: str,
+                   files: list[str], target_repr: Callable[[Any], str]) -> bytes:
+    """Builds a bundle (read-only), then records the one export event with the bytes' SHA-256, then returns them."""
+    with read_snapshot():
+        target, body = build()
+    with transaction.atomic():
+        record(
+            organisation=target.organisation_id,
+            department=target.department_id,
+            event_type=EventType.RECORDS_REQUEST_EXPORTED,
+            actor=membership.user,
+            target=target,
+            target_repr=target_repr(target),
+            changes={"bundle": bundle, "files": files, "sha256": hashlib.sha256(body).hexdigest(), "bytes": len(body)},
+        )
+    return body
 
 
 def header(membership: Membership, kind: str, now: datetime) -> dict[str, Any]:
@@ -228,10 +266,12 @@ def _timeline(data: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def conversation_bundle(membership: Membership, conversation_id: int) -> bytes:
-    """The conversation's records bundle (ZIP bytes). Conversation.DoesNotExist when not visible to the member."""
+    """The conversation's records bundle (ZIP bytes), audited with its SHA-256 after it is built.
+    Conversation.DoesNotExist when not visible to the member."""
     require_records_officer(membership)
-    now = timezone.now()
-    with transaction.atomic():
+
+    def build() -> tuple[Conversation, bytes]:
+        now = timezone.now()
         conversation = (
             Conversation.objects.visible_to(membership)
             .select_related("contact", "channel", "department", "assignee")
@@ -240,15 +280,10 @@ def conversation_bundle(membership: Membership, conversation_id: int) -> bytes:
         )
         if conversation is None:
             raise Conversation.DoesNotExist("Not found.")
-        record(
-            organisation=conversation.organisation_id,
-            department=conversation.department_id,
-            event_type=EventType.RECORDS_REQUEST_EXPORTED,
-            actor=membership.user,
-            target=conversation,
-            target_repr=f"Conversation {conversation.pk}",
-            changes={"bundle": "conversation", "files": ["conversation.html", "conversation.json", "SHA256SUMS"]},
-        )
         data = conversation_data(membership, conversation, now)
-    html = render_to_string("inbox/records/conversation.html", {"data": data, "timeline": _timeline(data)})
-    return zip_bundle("conversation", html, data)
+        html = render_to_string("inbox/records/conversation.html", {"data": data, "timeline": _timeline(data)})
+        return conversation, zip_bundle("conversation", html, data)
+
+    return export_audited(build, membership=membership, bundle="conversation",
+                          files=["conversation.html", "conversation.json", "SHA256SUMS"],
+                          target_repr=lambda conversation: f"Conversation {conversation.pk}")

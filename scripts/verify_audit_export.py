@@ -8,7 +8,9 @@ For every event it recomputes the hash over the canonical form (the rules below,
 checks the link to the previous event wherever two events with consecutive sequence numbers are both in the
 file, checks the trailer's chain head and checkpoint against the events, and with --key (the value of the
 organisation's AUDIT_CHECKPOINT_KEY, exactly as set in the server's environment) the checkpoint's HMAC
-signature. A complete export (header "complete": true) must hold the whole chain, 1 to the head, without gaps.
+signature. A complete export (header "complete": true) must hold the whole chain, 1 to the head, without gaps;
+after old events were purged (manage.py purge_audit) the header carries the signed anchor and the chain starts
+after it: the first event is the anchor's sequence + 1 and its prev_hash is the anchor's hash.
 
 Exit status: 0 when everything checked holds, 1 at the first problem (printed with its line and sequence),
 2 when the file cannot be read as an export. docs/audit-export.md explains what a pass proves.
@@ -19,7 +21,8 @@ Canonical form (audit/chain.py): the JSON object of exactly these fields
 with keys sorted, separators "," and ":" (no spaces), non-ASCII characters as themselves, UTF-8 encoded;
 occurred_at as "YYYY-MM-DDTHH:MM:SS.ffffffZ" (UTC). hash = lowercase hex SHA-256 of those bytes. The first
 event's prev_hash is 64 zeros. Checkpoint signature = hex HMAC-SHA256 with the key (UTF-8) of
-"<organisation id>:<sequence>:<head hash>:<created_at>".
+"<organisation id>:<sequence>:<head hash>:<created_at>". Anchor signature = hex HMAC-SHA256 with the same key of
+"anchor:<organisation id>:<up_to_sequence>:<anchor hash>:<events removed>:<created_at>:<archive reference>".
 """
 
 from __future__ import annotations
@@ -96,6 +99,14 @@ def event_hash(fields: dict[str, Any]) -> str:
 def checkpoint_signature(key: bytes, organisation_id: Any, sequence: int, head_hash: str, created_at: str) -> str:
     org = "" if organisation_id is None else str(organisation_id)
     return hmac.new(key, f"{org}:{sequence}:{head_hash}:{created_at}".encode(), hashlib.sha256).hexdigest()
+
+
+def anchor_signature(key: bytes, organisation_id: Any, anchor: dict[str, Any]) -> str:
+    message = (
+        f"anchor:{organisation_id}:{anchor['up_to_sequence']}:{anchor['anchor_hash']}:{anchor['events_removed']}:"
+        f"{anchor['created_at']}:{anchor['archive_reference']}"
+    )
+    return hmac.new(key, message.encode(), hashlib.sha256).hexdigest()
 
 
 # ------------------------------------------------------------------------------------------ reading
@@ -235,6 +246,21 @@ def _head_and_checkpoint(trailer: dict[str, Any]) -> tuple[int, str, dict[str, A
     return head_sequence, head_hash, checkpoint
 
 
+ANCHOR_FIELDS = {"up_to_sequence", "anchor_hash", "events_removed", "archive_reference", "created_at", "signature"}
+
+
+def _anchor(header: dict[str, Any]) -> dict[str, Any] | None:
+    anchor = header.get("anchor")
+    if anchor is None:
+        return None
+    if not isinstance(anchor, dict) or not ANCHOR_FIELDS <= anchor.keys():
+        raise Problem("header: the anchor lacks " + ", ".join(sorted(ANCHOR_FIELDS)))
+    up_to = anchor["up_to_sequence"]
+    if not isinstance(up_to, int) or isinstance(up_to, bool) or up_to < 1 or not isinstance(anchor["anchor_hash"], str):
+        raise Problem(f"header: anchor sequence {up_to!r} is not a positive whole number")
+    return anchor
+
+
 def verify(records: Iterator[tuple[int, dict[str, Any]]], read_trailer: Any, key: bytes | None) -> Summary:
     summary = Summary()
     first = next(records, None)
@@ -246,8 +272,17 @@ def verify(records: Iterator[tuple[int, dict[str, Any]]], read_trailer: Any, key
     summary.header = header
     organisation_id = (header.get("organisation") or {}).get("id")
     complete = header.get("complete") is True
+    anchor = _anchor(header)
+    # The chain starts after the anchor (events purged after their retention period), else at sequence 1.
+    start = anchor["up_to_sequence"] + 1 if anchor else 1
+    start_hash = anchor["anchor_hash"] if anchor else GENESIS
     trailer_hint = read_trailer()
     head_sequence, head_hash, checkpoint = _head_and_checkpoint(trailer_hint)
+    if anchor is not None:
+        if head_sequence < anchor["up_to_sequence"]:
+            raise Problem("header: the anchor is beyond the chain head in the trailer")
+        if checkpoint is not None and checkpoint["sequence"] <= anchor["up_to_sequence"]:
+            raise Problem("trailer: the checkpoint is at or below the anchor: it signs purged events")
     # Sequence -> the hash the trailer says it has: checked when that event goes by.
     expected_hashes = {head_sequence: ("the chain head", head_hash)}
     if checkpoint is not None:
@@ -276,13 +311,18 @@ def verify(records: Iterator[tuple[int, dict[str, Any]]], read_trailer: Any, key
             raise Problem(f"{where}: the event belongs to another organisation's chain")
         if event_hash(record) != record["hash"]:
             raise Problem(f"{where}: altered event: its contents do not match its hash")
+        if sequence < start:
+            raise Problem(f"{where}: at or below the anchor (sequence {start - 1}): those events were purged")
         if sequence == 1 and record["prev_hash"] != GENESIS:
             raise Problem(f"{where}: the first event's prev_hash is not the genesis value (64 zeros)")
+        if anchor is not None and sequence == start and record["prev_hash"] != start_hash:
+            raise Problem(f"{where}: broken link: prev_hash is not the anchor's hash (sequence {start - 1}, purged)")
         if sequence > head_sequence:
             raise Problem(f"{where}: beyond the chain head in the trailer (sequence {head_sequence})")
         if previous_sequence is None:
-            if complete and sequence != 1:
-                raise Problem(f"{where}: missing events: a complete export starts at sequence 1")
+            if complete and sequence != start:
+                after = f" (after the anchor at sequence {start - 1})" if anchor else ""
+                raise Problem(f"{where}: missing events: a complete export starts at sequence {start}{after}")
         elif sequence <= previous_sequence:
             raise Problem(f"{where}: out of order or repeated (after sequence {previous_sequence})")
         elif sequence == previous_sequence + 1:
@@ -313,11 +353,21 @@ def verify(records: Iterator[tuple[int, dict[str, Any]]], read_trailer: Any, key
         raise Problem(
             f"trailer: it counts {trailer.get('count')} events, the file holds {summary.count} (events removed or added)"
         )
-    if complete and (summary.last or 0) != head_sequence:
+    if complete and (summary.last or start - 1) != head_sequence:
         raise Problem(
             f"trailer: a complete export ends at the chain head, sequence {head_sequence}; the file ends at"
             f" {summary.last} (newest events removed)"
         )
+    if anchor is not None:
+        if key is None:
+            summary.notes.append("anchor signature NOT checked: give --key to check it")
+        elif not hmac.compare_digest(anchor_signature(key, organisation_id, anchor), str(anchor["signature"])):
+            raise Problem(
+                f"anchor at sequence {anchor['up_to_sequence']}: the signature does not match this key"
+                " (wrong key, or the anchor was forged)"
+            )
+        else:
+            summary.notes.append(f"anchor signature checked: the chain starts after sequence {anchor['up_to_sequence']}")
     if checkpoint is None:
         summary.notes.append("no signed checkpoint yet: the newest events are not covered by a signature")
     elif key is None:
@@ -369,10 +419,17 @@ def main(argv: list[str] | None = None) -> int:
     if header.get("departments") is not None:
         print(f"Limited to departments: {header.get('departments')}")
     print(f"Chain head: sequence {head.get('sequence')}, hash {head.get('hash')}")
+    anchor = header.get("anchor")
+    if anchor:
+        print(
+            f"Anchor: events up to sequence {anchor['up_to_sequence']} were purged on {anchor['created_at']}"
+            f" ({anchor['events_removed']} events, archive {anchor['archive_reference']})"
+        )
     span = f"sequences {summary.first} to {summary.last}" if summary.count else "no events"
     print(f"Events: {summary.count} ({span}); every hash recomputed; {summary.links} links checked")
     if header.get("complete") is True:
-        print("Complete export: the whole chain from sequence 1 to the head is present and unbroken.")
+        start = f"the anchor (sequence {anchor['up_to_sequence']})" if anchor else "sequence 1"
+        print(f"Complete export: the whole chain from {start} to the head is present and unbroken.")
     else:
         print(
             f"Filtered export: {summary.gaps} gaps left by the filters; each event's own hash and every link"

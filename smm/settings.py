@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -17,18 +18,35 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("VAR_DIR", str(BASE_DIR / "var")))
 
 DEBUG = env_bool("DEBUG", False)
-SECRET_KEY = env_str("SECRET_KEY", "")
-if not SECRET_KEY:
-    # One machine without configuration: a random key made once and kept in var/. Several machines
-    # must share one SECRET_KEY from the environment (README).
-    _key_file = VAR_DIR / "secret_key"
-    if not _key_file.exists():
-        VAR_DIR.mkdir(parents=True, exist_ok=True)
-        _key_file.write_text(secrets.token_urlsafe(50))
-        _key_file.chmod(0o600)
-    SECRET_KEY = _key_file.read_text().strip()
-if len(SECRET_KEY) < 32:
-    raise ImproperlyConfigured("SECRET_KEY must be at least 32 characters long.")
+# pytest (make test) imports these settings; nothing else we run does.
+TESTING = "pytest" in sys.modules
+# Where a secret may be made once and kept in var/ instead of coming from the environment: one development
+# machine (DEBUG, as `make run` sets), the tests, or LOCAL_KEYS=1 said out loud (benchmarks on a workstation).
+# Anywhere else (production) a missing secret stops the process at start: a key made in var/ differs per machine
+# and container and vanishes with them, which would leave the audit checkpoints unverifiable.
+LOCAL_KEYS = env_bool("LOCAL_KEYS", DEBUG or TESTING)
+
+
+def _secret(name: str, filename: str, length: int) -> str:
+    value = env_str(name, "")
+    if not value:
+        if not LOCAL_KEYS:
+            raise ImproperlyConfigured(
+                f"{name} is not set. In production set it in the environment, the same value on every machine "
+                f"(README, docs/audit.md); only DEBUG=1 (make run), the tests or LOCAL_KEYS=1 make one in var/."
+            )
+        key_file = VAR_DIR / filename
+        if not key_file.exists():
+            VAR_DIR.mkdir(parents=True, exist_ok=True)
+            key_file.write_text(secrets.token_urlsafe(length))
+            key_file.chmod(0o600)
+        value = key_file.read_text().strip()
+    if len(value) < 32:
+        raise ImproperlyConfigured(f"{name} must be at least 32 characters long.")
+    return value
+
+
+SECRET_KEY = _secret("SECRET_KEY", "secret_key", 50)
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
@@ -180,6 +198,8 @@ STATIC_ROOT = VAR_DIR / "staticfiles"
 # WhiteNoise serves from STATIC_ROOT after collectstatic and from the finders before it; the folder must exist.
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 STATICFILES_DIRS = [BASE_DIR / "static", ("vendor/bootstrap", xstatic_bootstrap.BASE_DIR)]
+# Chart.js from the npm registry (package.json; `npm ci`, which make run and make test do): the dashboards' charts.
+STATICFILES_DIRS.append(("vendor/chartjs", BASE_DIR / "node_modules" / "chart.js" / "dist"))
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
@@ -305,18 +325,9 @@ DEMO_PASSWORD = env_str("DEMO_PASSWORD", "civic-desk-demo-2026")
 # `manage.py rotate_credential_keys`, then drop the old key.
 CREDENTIAL_KEYS = env_list("CREDENTIAL_KEYS", "")
 
-# Signs the audit chain's checkpoints (audit/tasks.py, docs/audit.md). Without configuration a key is
-# made once in var/; a deployment sets one secret value on every machine and keeps it out of the database.
-AUDIT_CHECKPOINT_KEY = env_str("AUDIT_CHECKPOINT_KEY", "")
-if not AUDIT_CHECKPOINT_KEY:
-    _audit_key_file = VAR_DIR / "audit_checkpoint_key"
-    if not _audit_key_file.exists():
-        VAR_DIR.mkdir(parents=True, exist_ok=True)
-        _audit_key_file.write_text(secrets.token_urlsafe(48))
-        _audit_key_file.chmod(0o600)
-    AUDIT_CHECKPOINT_KEY = _audit_key_file.read_text().strip()
-if len(AUDIT_CHECKPOINT_KEY) < 32:
-    raise ImproperlyConfigured("AUDIT_CHECKPOINT_KEY must be at least 32 characters long.")
+# Signs the audit chain's checkpoints (audit/tasks.py, docs/audit.md). From the environment, one secret value on
+# every machine, kept out of the database; made once in var/ only where LOCAL_KEYS allows (above).
+AUDIT_CHECKPOINT_KEY = _secret("AUDIT_CHECKPOINT_KEY", "audit_checkpoint_key", 48)
 
 # Platforms. Connectors read their base URLs only from here; the defaults point at the bundled
 # simulator (SIM_URL), production sets the real hosts. There is no other difference.

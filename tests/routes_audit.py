@@ -1,12 +1,15 @@
 """Issue 6's routes for tests/routes.py (see there for Route), gathered from one file per area: the audit viewer
-(this file: the audit pages and the audit-events API), the export and retention/erasure/records."""
+(this file: the audit pages, the audit-events API and the History tabs of objects), the export and
+retention/erasure/records."""
 
 from __future__ import annotations
 
 from accounts.roles import Capability as C
-from tests.routes import Route
+from tests.routes import Route, _channel, _member
 from tests.routes_audit_export import ROUTES as EXPORT
 from tests.routes_audit_retention import ROUTES as RETENTION
+from tests.routes_inbox_conversation import _conversation
+from tests.routes_posts_page import _post
 
 
 def _event(p):
@@ -27,4 +30,13 @@ VIEWER: dict = {
     "api:audit-event-detail": Route(methods={"GET": C.VIEW_AUDIT}, target=_event),
 }
 
-ROUTES: dict = {**VIEWER, **EXPORT, **RETENTION}
+# The History tab of a post, conversation, channel and member (audit/history.py): reading the trail, so the
+# audit viewer's capability, whatever the object's own page needs.
+HISTORY: dict = {
+    "approvals:post_history": Route(methods={"GET": C.VIEW_AUDIT}, target=_post),
+    "inbox:conversation_history": Route(methods={"GET": C.VIEW_AUDIT}, target=_conversation),
+    "channels_app:channel_history": Route(methods={"GET": C.VIEW_AUDIT}, target=_channel),
+    "accounts:member_history": Route(methods={"GET": C.VIEW_AUDIT}, target=_member),
+}
+
+ROUTES: dict = {**VIEWER, **HISTORY, **EXPORT, **RETENTION}

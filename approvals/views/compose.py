@@ -13,7 +13,6 @@ from zoneinfo import ZoneInfo
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, path, reverse
@@ -274,31 +273,25 @@ def _invalid_json(errors: dict) -> JsonResponse:
 
 
 def _create(request: HttpRequest, form: ComposerForm) -> Post:
-    with transaction.atomic():
-        post = services.post_create(actor=request.membership, department=form.cleaned_data["department"],
-                                    draft=form.draft())
-        if form.scheduled_utc is not None:
-            post = services.post_update(actor=request.membership, post_id=post.pk, draft=form.draft(),
-                                        scheduled_at=form.scheduled_utc)
-    return post
+    return services.post_create(actor=request.membership, department=form.cleaned_data["department"],
+                                draft=form.draft(), scheduled_at=form.scheduled_utc)
 
 
 def _update(request: HttpRequest, form: ComposerForm, post: Post) -> Post:
+    """One save, one service call (and so one audit event): the new revision, the time and the images removed."""
     actor = request.membership
     when = form.scheduled_utc
-    with transaction.atomic():
+    discard = [row_id for row_id in (whole_number(v) for v in form.data.getlist("media"))
+               if row_id is not None and form.data.get(f"remove_{row_id}")]
+    try:
+        return services.post_update(actor=actor, post_id=post.pk, draft=form.draft(), scheduled_at=when,
+                                    discard_media=discard)
+    except PermissionDenied:
         if post.status in (PostStatus.APPROVED, PostStatus.SCHEDULED) and when != post.scheduled_at:
             # A new time for an approved post is an approver's decision, unless the content changes too (then
-            # the post goes back to review and its approvers see the new time).
-            before = post.current_revision_id
-            post = services.post_update(actor=actor, post_id=post.pk, draft=form.draft())
-            if post.current_revision_id == before:
-                raise ValidationError({"scheduled_at": "This post is approved: ask an approver to change its time."})
-        post = services.post_update(actor=actor, post_id=post.pk, draft=form.draft(), scheduled_at=when)
-        discard = [row_id for row_id in (whole_number(v) for v in form.data.getlist("media"))
-                   if row_id is not None and form.data.get(f"remove_{row_id}")]
-        media_service.media_discard(actor=actor, post_id=post.pk, media_ids=discard)
-    return post
+            # the post goes back to review and its approvers see the new time): post_update refused it.
+            raise ValidationError({"scheduled_at": "This post is approved: ask an approver to change its time."})
+        raise
 
 
 @never_cache

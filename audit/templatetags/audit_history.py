@@ -1,16 +1,16 @@
-"""The History section of post, conversation, channel and member pages, and how audit events read on screen.
+"""The History tab of post, conversation, channel and member pages, and how audit events read on screen.
 
     {% load audit_history %}
-    {% audit_history post current_membership %}
+    {% audit_history_link post current_membership %}
 
-renders the object's newest events (at most HISTORY_LIMIT, one query) from
+renders, on the object's own page, the link to its History tab (audit/history.py: /posts/<id>/history/ and the
+like), for members with Capability.VIEW_AUDIT only; for others it renders nothing. The tab shows
+`history_context()`: the object's newest events (at most HISTORY_LIMIT, one query) from
 `AuditEvent.objects.visible_to(membership).for_target(...)`, with a link to the whole list on /audit/.
-Only members with Capability.VIEW_AUDIT see it; for others it renders nothing.
 
-Viewing the History section is NOT recorded as AUDIT_VIEWED: it is part of the object's own page (which a
-member opens many times a day while working), shows only that object's trail, and every event in it links to
-/audit/, where each page view and each API list call is recorded. Recording every post or conversation page
-view would bury the trail in reads; the full audit page and the API are where the trail is searched.
+The object's page itself shows no events, so opening it reads nothing of the trail; opening the History tab is a
+read of the trail and is recorded (one AUDIT_VIEWED event), like every page of /audit/ and the API (issue 6:
+"Reading and exporting the audit log are themselves audited").
 """
 
 from __future__ import annotations
@@ -36,6 +36,14 @@ TARGET_PAGES: dict[str, tuple[str, Capability | None]] = {
     "inbox.conversation": ("inbox:conversation", None),
     "channels_app.channel": ("channels_app:channel_grants", Capability.MANAGE_CHANNELS),
     "accounts.membership": ("accounts:member_edit", Capability.MANAGE_MEMBERS),
+}
+
+# Object kinds with a History tab: the route that shows it (audit/history.py), and what the link calls the object.
+HISTORY_PAGES: dict[str, tuple[str, str]] = {
+    "approvals.post": ("approvals:post_history", "post"),
+    "inbox.conversation": ("inbox:conversation_history", "conversation"),
+    "channels_app.channel": ("channels_app:channel_history", "channel"),
+    "accounts.membership": ("accounts:member_history", "member"),
 }
 
 # How the event type select groups the types: by the part before the dot.
@@ -131,26 +139,47 @@ def list_url_for(target_type: str, target_id) -> str:
     return reverse("audit:list") + "?" + urlencode({"target_type": target_type, "target_id": str(target_id)})
 
 
-@register.inclusion_tag("audit/_history.html")
-def audit_history(target, membership):
-    if target is None or getattr(target, "pk", None) is None or membership is None:
-        return {"show": False}
-    if not membership.can(Capability.VIEW_AUDIT):
-        return {"show": False}
-    label = target._meta.label_lower
+def history_context(label: str, pk: int, membership) -> dict:
+    """What the History tab lists for one object: its newest events the member may read (one query)."""
     rows = list(
-        AuditEvent.objects.visible_to(membership).for_target(label, target.pk).order_by("-occurred_at", "-id")[
+        AuditEvent.objects.visible_to(membership).for_target(label, pk).order_by("-occurred_at", "-id")[
             : HISTORY_LIMIT + 1
         ]
     )
     events = rows[:HISTORY_LIMIT]
     decorate(events, membership)
     return {
-        "show": True,
         "events": events,
         "more": len(rows) > HISTORY_LIMIT,
         "limit": HISTORY_LIMIT,
-        "all_url": list_url_for(label, target.pk),
+        "all_url": list_url_for(label, pk),
         "zone": org_zone(membership),
-        "heading_id": f"history-heading-{label.replace('.', '-')}-{target.pk}",
+        "heading_id": f"history-heading-{label.replace('.', '-')}-{pk}",
+    }
+
+
+def history_url(label: str, pk) -> str:
+    page = HISTORY_PAGES.get(label)
+    if page is None:
+        return ""
+    try:
+        return reverse(page[0], args=[pk])
+    except NoReverseMatch:
+        return ""
+
+
+@register.inclusion_tag("audit/_history_link.html")
+def audit_history_link(target, membership):
+    """The link from an object's page to its History tab, for members who may read the audit trail."""
+    if target is None or getattr(target, "pk", None) is None or membership is None:
+        return {"show": False}
+    if not membership.can(Capability.VIEW_AUDIT):
+        return {"show": False}
+    label = target._meta.label_lower
+    url = history_url(label, target.pk)
+    return {
+        "show": bool(url),
+        "url": url,
+        "noun": HISTORY_PAGES.get(label, ("", "item"))[1],
+        "heading_id": f"history-link-heading-{label.replace('.', '-')}-{target.pk}",
     }

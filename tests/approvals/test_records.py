@@ -3,6 +3,7 @@ history in a ZIP with HTML and JSON; admins only; another organisation gets a 40
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import zipfile
@@ -46,7 +47,7 @@ def test_bundle_holds_revisions_approvals_comments_targets_and_audit(personas, p
     assert data["targets"][0]["channel"]["platform"] == "mastodon"
     types = [event["event_type"] for event in data["audit_events"]]
     assert EventType.POST_CREATED in types and EventType.POST_APPROVED in types
-    assert EventType.RECORDS_REQUEST_EXPORTED in types
+    assert EventType.RECORDS_REQUEST_EXPORTED not in types  # written after the bundle, with its hash
     for event in data["audit_events"]:
         assert event["hash"] and event_hash(event) == event["hash"]
     assert "Bins are collected on Monday." in html and revision["content_hash"] in html
@@ -68,6 +69,7 @@ def test_download_view_roles_tenancy_and_audit(personas, post, login, client):
     assert data["post"]["id"] == post.pk
     event = AuditEvent.objects.get(event_type=EventType.RECORDS_REQUEST_EXPORTED)
     assert (event.target_type, event.target_id) == ("approvals.post", str(post.pk))
+    assert event.changes["sha256"] == hashlib.sha256(response.content).hexdigest()
 
     login(personas.a.members["editor"])
     assert client.get(url).status_code == 403
@@ -76,3 +78,18 @@ def test_download_view_roles_tenancy_and_audit(personas, post, login, client):
     with pytest.raises(Post.DoesNotExist):
         records.post_bundle(personas.outsider, post.pk)
     assert AuditEvent.objects.filter(event_type=EventType.RECORDS_REQUEST_EXPORTED).count() == 1
+
+
+def test_building_the_bundle_does_not_hold_the_audit_chain_lock(personas, post):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from tests.inbox.test_records import reads_after_the_chain_lock
+
+    with CaptureQueriesContext(connection) as captured:
+        body = records.post_bundle(personas.a.members["admin"], post.pk)
+    queries = [q["sql"] for q in captured.captured_queries]
+    assert any('"approvals_postrevision"' in sql for sql in queries)
+    assert reads_after_the_chain_lock(queries, ("approvals_", "accounts_", "channels_app_")) == []
+    event = AuditEvent.objects.get(event_type=EventType.RECORDS_REQUEST_EXPORTED)
+    assert event.changes["sha256"] == hashlib.sha256(body).hexdigest()

@@ -225,8 +225,10 @@ def run_case(org, channels, action: str, status: str, role: str, author_role: st
     post.refresh_from_db()
     assert post.status == outcome, f"{role} {action} from {status}: {post.status}, expected {outcome}"
     new = AuditEvent.objects.for_target("approvals.post", post.pk).exclude(pk__in=events_before)
-    assert new.filter(event_type=AUDITED_AS[action], actor=member.user).exists(), (
-        f"{role} {action} from {status}: no {AUDITED_AS[action]} event"
+    # Exactly one event for the action, of its type, by its actor (issue 6 §1).
+    assert list(new.values_list("event_type", "actor_id")) == [(AUDITED_AS[action], member.user_id)], (
+        f"{role} {action} from {status}: wrote {list(new.values_list('event_type', flat=True))}, "
+        f"expected one {AUDITED_AS[action]}"
     )
     if outcome == S.SCHEDULED:
         # A scheduled post has one waiting target per channel of its current revision.

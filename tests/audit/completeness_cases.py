@@ -778,6 +778,44 @@ def _post_edit(env):
                 kwargs={"pk": post.pk}, bad={**data, "title": ""})
 
 
+@case("approvals:post_new", variant="with a time")
+def _post_new_scheduled(env):
+    channel = _channel(env)
+    when = timezone.localtime(timezone.now() + timedelta(days=3)).strftime("%Y-%m-%dT%H:%M")
+    data = _composer(env, channel, department=env.comms.pk, schedule="at", scheduled_at=when)
+    return html(env, "editor", "approvals:post_new", [E.POST_CREATED], data, bad={**data, "scheduled_at": "soon"})
+
+
+@case("approvals:post_edit", variant="approved, new content and time")
+def _post_edit_approved_with_time(env):
+    from approvals import services
+
+    channel = _channel(env)
+    post = _post_on(env, channel)
+    services.post_submit(actor=env.member("editor"), post_id=post.pk)
+    services.post_approve(actor=env.member("approver"), post_id=post.pk)
+    when = timezone.localtime(timezone.now() + timedelta(days=3)).strftime("%Y-%m-%dT%H:%M")
+    data = _composer(env, channel, schedule="at", scheduled_at=when)
+    # New content and a new time: back to review with the time, in one post.edited.
+    return html(env, "editor", "approvals:post_edit", [E.POST_EDITED], {**data, "body": "Bins go out on Friday."},
+                kwargs={"pk": post.pk}, bad=data)
+
+
+@case("approvals:post_edit", variant="removes an image")
+def _post_edit_removes_image(env):
+    from approvals import media
+    from tests.routes_posts_compose import TINY_PNG
+
+    channel = _channel(env)
+    post = _post_on(env, channel)
+    image = media.media_upload(actor=env.member("editor"), post_id=post.pk, content=TINY_PNG, filename="a.png")
+    data = {**_composer(env, channel), "body": "Bins go out on Saturday.", "media": [str(image.pk)],
+            f"remove_{image.pk}": "1"}
+    # The new revision and the discarded image: one post.edited.
+    return html(env, "editor", "approvals:post_edit", [E.POST_EDITED], data, kwargs={"pk": post.pk},
+                bad={**data, "title": ""})
+
+
 @case("approvals:post_autosave")
 def _post_autosave(env):
     channel = _channel(env)
@@ -807,8 +845,8 @@ def _post_submit(env):
 
 @case("approvals:post_approve")
 def _post_approve(env):
-    # Approving a post with no time schedules it for now: the approval, the status change and the schedule.
-    return html(env, "approver", "approvals:post_approve", [E.POST_APPROVED, E.POST_STATUS_CHANGED, E.POST_SCHEDULED],
+    # Approving a post with no time schedules it for now: one post.approved event says so (status, time, channels).
+    return html(env, "approver", "approvals:post_approve", [E.POST_APPROVED],
                 {"comment": "Good to go"}, kwargs={"pk": _submitted(env).pk})
 
 
@@ -837,8 +875,8 @@ def _post_schedule(env):
 
 @case("approvals:post_break_glass")
 def _post_break_glass(env):
-    # Break glass publishes now: the break-glass event (with the reason) and the schedule it sets.
-    return html(env, "admin", "approvals:post_break_glass", [E.POST_BREAK_GLASS, E.POST_SCHEDULED],
+    # Break glass publishes now: one event with the reason, the status it ends in and the time it goes.
+    return html(env, "admin", "approvals:post_break_glass", [E.POST_BREAK_GLASS],
                 {"reason": "Flood warning must go out now."}, kwargs={"pk": _post(env).pk}, bad={"reason": " "})
 
 
@@ -851,7 +889,8 @@ def _post_comment(env):
 @case("approvals:queue_approve")
 def _queue_approve(env):
     ids = [_submitted(env).pk, _submitted(env).pk]
-    return html(env, "approver", "approvals:queue_approve", [E.POST_APPROVED, E.POST_STATUS_CHANGED, E.POST_SCHEDULED] * 2, {"post": ids},
+    # One event per post approved (each post's history shows its own approval).
+    return html(env, "approver", "approvals:queue_approve", [E.POST_APPROVED] * 2, {"post": ids},
                 bad={"post": ["²"]})
 
 
@@ -933,7 +972,7 @@ def _api_post_submit(env):
 
 @case("api:post-approve")
 def _api_post_approve(env):
-    return _api_post(env, "approver", "api:post-approve", [E.POST_APPROVED, E.POST_STATUS_CHANGED, E.POST_SCHEDULED], _submitted(env), {},
+    return _api_post(env, "approver", "api:post-approve", [E.POST_APPROVED], _submitted(env), {},
                      bad={"scheduled_at": "tomorrow-ish"})
 
 
@@ -962,7 +1001,7 @@ def _api_post_cancel(env):
 
 @case("api:post-break-glass")
 def _api_post_break_glass(env):
-    return _api_post(env, "admin", "api:post-break-glass", [E.POST_BREAK_GLASS, E.POST_SCHEDULED], _post(env),
+    return _api_post(env, "admin", "api:post-break-glass", [E.POST_BREAK_GLASS], _post(env),
                      {"reason": "Flood warning must go out now."}, bad={"reason": ""})
 
 
@@ -978,9 +1017,9 @@ def _api_post_media(env):
 
     from tests.routes_posts_compose import TINY_PNG
 
-    # The API stores the image (post.edited: image_uploaded) and joins it to the post with its alt text in a new
-    # revision (post.edited: revision), where the composer's upload only stores it until the next save.
-    call = _api_post(env, "editor", "api:post-media", [E.POST_EDITED, E.POST_EDITED], _post(env))
+    # The API stores the image and joins it to the post with its alt text in a new revision: one post.edited with
+    # both (image_uploaded, revision), where the composer's upload only stores it until the next save.
+    call = _api_post(env, "editor", "api:post-media", [E.POST_EDITED], _post(env))
     call.json = False
     call.data = {"file": SimpleUploadedFile("pixel.png", TINY_PNG, content_type="image/png")}
     call.bad = {"file": SimpleUploadedFile("pixel.png", b"not an image", content_type="image/png")}
@@ -1015,3 +1054,38 @@ def _contact_erase(env):
     return html(env, "admin", "inbox:contact_erase", [E.CONTACT_ERASED],
                 {"reason": "Subject erasure request ref 42.", "confirm": "on"}, kwargs={"pk": contact.pk},
                 bad={"reason": "Subject erasure request ref 42."})
+
+
+# --------------------------------------------------------------------------- channel-shift data (issue 7)
+def _last_month(env):
+    from datetime import timedelta
+
+    from metrics.services import current_month
+
+    return f"{(current_month(env.a.organisation.pk) - timedelta(days=1)):%Y-%m}"
+
+
+@case("metrics:channel_shift_data")
+def _offline_volume(env):
+    from metrics.services import OFFLINE_VOLUME_EVENT
+
+    data = {"department": env.comms.pk, "month": _last_month(env), "channel": "phone", "volume": "120"}
+    return html(env, "admin", "metrics:channel_shift_data", [OFFLINE_VOLUME_EVENT], data,
+                bad={**data, "volume": "-1"})
+
+
+@case("metrics:channel_shift_costs")
+def _contact_cost_set(env):
+    from metrics.services import CONTACT_COST_EVENT
+
+    data = {"action": "set", "channel": "phone", "cost": "3.10", "source": "Our 2026 costing"}
+    return html(env, "admin", "metrics:channel_shift_costs", [CONTACT_COST_EVENT], data, bad={**data, "source": ""})
+
+
+@case("metrics:channel_shift_costs", variant="reset")
+def _contact_cost_reset(env):
+    from metrics import services
+
+    services.contact_cost_set(actor=env.member("admin"), channel="email", cost="1.00", source="Survey")
+    return html(env, "admin", "metrics:channel_shift_costs", [services.CONTACT_COST_EVENT],
+                {"action": "reset", "channel": "email"}, bad={"action": "reset", "channel": "fax"})

@@ -7,9 +7,12 @@ defines, the methods a function view's require_http_methods() allows, and the fe
 with the reason it changes nothing in the database; a new route that has neither fails
 test_every_mutating_route_has_a_case.
 
-Each case makes a VALID request as an allowed member and names the events it must write, exactly (most write one;
-a few write one per object changed, or approve-and-schedule). The same case made by someone who may not (a role
-without the capability, another organisation's admin) or with bad input must write nothing.
+Each case makes a VALID request as an allowed member and names the events it must write, exactly: ONE event for the
+action, carrying everything it changed (an approval that also schedules the post is one post.approved whose changes
+say so). A bulk action on several objects is one action per object: one event per object, all of the same type, on
+distinct targets. A case may not name two event types, nor expect two events on one object. The same case made by
+someone who may not (a role without the capability, another organisation's admin) or with bad input must write
+nothing.
 
 The tests run with transaction=True: outside pytest-django's wrapping transaction, audit.services.record()
 refuses to write outside an atomic block, so an event written after its change committed fails here.
@@ -73,6 +76,10 @@ def test_valid_request_writes_exactly_its_audit_events(key, personas, login, api
     written = _new_events(since)
     types = sorted(e.event_type for e in written)
     assert types == sorted(str(t) for t in call.expect), f"{key}: wrote {types}, expected {sorted(call.expect)}"
+    # Exactly one event per action: one type, and never two events on the same object in one request.
+    assert len({str(t) for t in call.expect}) == 1, f"{key}: one action, one event type; the case expects {call.expect}"
+    targets = [(e.target_type, e.target_id) for e in written]
+    assert len(set(targets)) == len(targets), f"{key}: more than one event on one object: {targets}"
     for event in written:
         assert event.organisation_id == call.organisation_id, f"{key}: {event.event_type} in the wrong organisation"
         if call.actor is not None:

@@ -1,4 +1,4 @@
-"""The audit trail page (/audit/), an event's page (/audit/<id>/) and the History sections of object pages.
+"""The audit trail page (/audit/), an event's page (/audit/<id>/) and the History tabs of object pages.
 
 Events with chosen times are inserted with the ORM (test set-up: record() stamps the present); events about real
 objects come from the real services.
@@ -11,12 +11,15 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.db import connection
 from django.template import Context, Template
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from accounts import services as account_services
 from audit.models import AuditEvent, EventType
 from audit.queries import AuditFilter, FilterError
+from audit.templatetags.audit_history import history_context
 from channels_app import services as channel_services
 from inbox import services as inbox_services
 from tests.approvals_factories import make_post
@@ -323,7 +326,7 @@ def test_event_page_shows_chain_fields_and_is_recorded(personas, login):
     assert viewed[0].target_type == "audit.auditevent" and viewed[0].target_id == str(event.pk)
 
 
-# ------------------------------------------------------------------------------------- History sections
+# ------------------------------------------------------------------------------------- History tabs
 def _history_ids(body: str) -> list[int]:
     if 'id="history"' not in body:
         return []
@@ -332,41 +335,96 @@ def _history_ids(body: str) -> list[int]:
     return [int(pk) for pk in re.findall(r'data-event-id="(\d+)"', section)]
 
 
-def test_post_page_history_lists_the_posts_events_for_view_audit_only(personas, login, client):
+def test_post_history_tab_lists_the_posts_events_for_view_audit_only(personas, login, client):
     channel = make_channel(personas.a, department="Communications", platform="mastodon")
     post = make_post(personas.a, [channel])
     other = make_post(personas.a, [channel], title="Another post")
     own = set(AuditEvent.objects.for_target("approvals.post", post.pk).values_list("pk", flat=True))
     assert own
     for role in ("admin", "manager"):
-        body = login(personas.a.members[role]).get(f"/posts/{post.pk}/").content.decode()
+        the_client = login(personas.a.members[role])
+        page = the_client.get(f"/posts/{post.pk}/").content.decode()
+        # The post page links to the tab and lists no events itself.
+        assert f'href="/posts/{post.pk}/history/"' in page and 'id="history"' not in page, role
+        body = the_client.get(f"/posts/{post.pk}/history/").content.decode()
         assert set(_history_ids(body)) == own, role
         assert f"/audit/?target_type=approvals.post&amp;target_id={post.pk}" in body
+        assert f'<h1 class="text-break">{post.title}</h1>' in body
+        assert f'aria-current="page" href="/posts/{post.pk}/history/"' in body
         assert not set(_history_ids(body)) & set(
             AuditEvent.objects.for_target("approvals.post", other.pk).values_list("pk", flat=True)
         )
     for role in ("editor", "approver", "viewer"):
-        body = login(personas.a.members[role]).get(f"/posts/{post.pk}/").content.decode()
-        assert 'id="history"' not in body, role
-    # The History section is part of the post page: opening it is not recorded as reading the trail.
+        the_client = login(personas.a.members[role])
+        body = the_client.get(f"/posts/{post.pk}/").content.decode()
+        assert "/history/" not in body and 'id="history-link"' not in body, role
+        assert the_client.get(f"/posts/{post.pk}/history/").status_code == 403, role
+
+
+def test_opening_a_history_tab_is_recorded_once_and_the_page_alone_is_not(personas, login):
+    channel = make_channel(personas.a, department="Communications", platform="mastodon")
+    post = make_post(personas.a, [channel])
+    admin = login(personas.a.members["admin"])
+    admin.get(f"/posts/{post.pk}/")
     assert _viewed(personas.a) == []
+    body = admin.get(f"/posts/{post.pk}/history/").content.decode()
+    (read,) = _viewed(personas.a)
+    assert read.actor_id == personas.a.members["admin"].user_id and read.target_type == ""
+    assert read.changes == {
+        "view": "history", "filters": {"target_type": "approvals.post", "target_id": str(post.pk)},
+        "shown": len(_history_ids(body)),
+    }
+    # The read is not part of the post's history (no target), and the next opening does not list it either.
+    assert read.pk not in _history_ids(admin.get(f"/posts/{post.pk}/history/").content.decode())
+    assert len(_viewed(personas.a)) == 2
+    # Refused openings read nothing and record nothing.
+    login(personas.a.members["editor"]).get(f"/posts/{post.pk}/history/")
+    login(personas.outsider).get(f"/posts/{post.pk}/history/")
+    assert len(_viewed(personas.a)) == 2 and not _viewed(personas.b)
 
 
-def test_conversation_page_history(personas, login):
+def test_other_organisations_admin_gets_404_on_every_history_tab(personas, login):
+    channel = make_channel(personas.a, department="Communications", platform="mastodon")
+    post = make_post(personas.a, [channel])
+    conversation = make_conversation(personas.a, channel=channel)
+    outsider = login(personas.outsider)
+    for url in (
+        f"/posts/{post.pk}/history/",
+        f"/inbox/{conversation.pk}/history/",
+        f"/channels/{channel.pk}/history/",
+        f"/settings/members/{personas.a.members['editor'].pk}/history/",
+        "/posts/99999999/history/",
+    ):
+        assert outsider.get(url).status_code == 404, url
+    assert not _viewed(personas.b)
+
+
+def test_manager_gets_404_for_another_departments_history(personas, login):
+    channel = make_channel(personas.a, department="Customer Services", platform="mastodon")
+    conversation = make_conversation(personas.a, channel=channel)
+    manager = login(personas.a.members["manager"])  # Communications only
+    assert manager.get(f"/inbox/{conversation.pk}/history/").status_code == 404
+    assert manager.get(f"/channels/{channel.pk}/history/").status_code == 404
+
+
+def test_conversation_history_tab(personas, login):
     channel = make_channel(personas.a, department="Communications", platform="mastodon")
     conversation = make_conversation(personas.a, channel=channel)
     admin = personas.a.members["admin"]
     inbox_services.conversation_set_priority(actor=admin, conversation_id=conversation.pk, priority=3)
     own = set(AuditEvent.objects.for_target("inbox.conversation", conversation.pk).values_list("pk", flat=True))
     assert own
-    body = login(admin).get(f"/inbox/{conversation.pk}/").content.decode()
+    client = login(admin)
+    assert f'href="/inbox/{conversation.pk}/history/"' in client.get(f"/inbox/{conversation.pk}/").content.decode()
+    body = client.get(f"/inbox/{conversation.pk}/history/").content.decode()
     assert set(_history_ids(body)) == own
     assert "<strong>priority</strong>" in body
+    assert f'href="/inbox/{conversation.pk}/">Conversation</a>' in body
     body = login(personas.a.members["viewer"]).get(f"/inbox/{conversation.pk}/").content.decode()
-    assert 'id="history"' not in body
+    assert 'id="history-link"' not in body
 
 
-def test_channel_grants_page_history(personas, login):
+def test_channel_history_tab(personas, login):
     admin = personas.a.members["admin"]
     channel = channel_services.channel_connect(
         actor=admin, department=personas.a.departments["Communications"], platform="mastodon",
@@ -378,35 +436,63 @@ def test_channel_grants_page_history(personas, login):
     own = set(AuditEvent.objects.for_target("channels_app.channel", channel.pk).values_list("pk", flat=True))
     assert len(own) >= 2
     for role in ("admin", "manager"):
-        body = login(personas.a.members[role]).get(f"/channels/{channel.pk}/grants/").content.decode()
+        client = login(personas.a.members[role])
+        grants = client.get(f"/channels/{channel.pk}/grants/").content.decode()
+        assert f'href="/channels/{channel.pk}/history/"' in grants and 'id="history"' not in grants, role
+        body = client.get(f"/channels/{channel.pk}/history/").content.decode()
         assert set(_history_ids(body)) == own, role
 
 
-def test_member_edit_page_history(personas, login):
+def test_member_history_tab(personas, login):
     admin, editor = personas.a.members["admin"], personas.a.members["editor"]
     account_services.member_update(actor=admin, membership=editor, role="approver")
     own = set(AuditEvent.objects.for_target("accounts.membership", editor.pk).values_list("pk", flat=True))
     assert own
-    body = login(admin).get(f"/settings/members/{editor.pk}/").content.decode()
+    client = login(admin)
+    assert f'href="/settings/members/{editor.pk}/history/"' in client.get(f"/settings/members/{editor.pk}/").content.decode()
+    body = client.get(f"/settings/members/{editor.pk}/history/").content.decode()
     assert set(_history_ids(body)) == own
     assert "editor → approver" in body
+    # A manager may read the trail but not open member settings: the tab has no link back to that page.
+    body = login(personas.a.members["manager"]).get(f"/settings/members/{editor.pk}/history/").content.decode()
+    assert f'href="/settings/members/{editor.pk}/"' not in body
 
 
-def test_history_tag_is_one_query_and_capped(personas, django_assert_num_queries):
+def test_history_tab_queries_do_not_grow_with_the_events_and_the_list_is_capped(personas, login):
+    channel = make_channel(personas.a, department="Communications", platform="mastodon")
+    post = make_post(personas.a, [channel])
+    client = login(personas.a.members["admin"])
+    client.get(f"/posts/{post.pk}/history/")  # warm the session and the caches
+
+    def count() -> int:
+        with CaptureQueriesContext(connection) as queries:
+            assert client.get(f"/posts/{post.pk}/history/").status_code == 200
+        return len(queries)
+
+    few = count()
+    for i in range(60):
+        _event(personas.a, target_type="approvals.post", target_id=str(post.pk), department="Communications",
+               at=timezone.now() - timedelta(seconds=i))
+    assert count() == few
+    body = client.get(f"/posts/{post.pk}/history/").content.decode()
+    assert len(_history_ids(body)) == 50
+    assert "Showing the newest 50" in body
+
+
+def test_history_context_is_one_query(personas, django_assert_num_queries):
     admin = personas.a.members["admin"]
     for i in range(55):
         _event(personas.a, target_type="approvals.post", target_id="4242", department="Communications",
                at=timezone.now() - timedelta(seconds=i))
-
-    class Target:
-        pk = 4242
-
-        class _meta:  # noqa: N801 (stands in for a model's _meta)
-            label_lower = "approvals.post"
-
-    template = Template("{% load audit_history %}{% audit_history target membership %}")
     with django_assert_num_queries(1):
-        html = template.render(Context({"target": Target(), "membership": admin}))
-    assert len(re.findall(r'data-event-id="', html)) == 50
-    assert "Showing the newest 50" in html
-    assert template.render(Context({"target": Target(), "membership": personas.a.members["editor"]})).strip() == ""
+        context = history_context("approvals.post", 4242, admin)
+    assert len(context["events"]) == 50 and context["more"]
+
+
+def test_history_link_tag_renders_nothing_without_view_audit(personas):
+    channel = make_channel(personas.a, department="Communications", platform="mastodon")
+    post = make_post(personas.a, [channel])
+    template = Template("{% load audit_history %}{% audit_history_link target membership %}")
+    html = template.render(Context({"target": post, "membership": personas.a.members["manager"]}))
+    assert f'href="/posts/{post.pk}/history/"' in html
+    assert template.render(Context({"target": post, "membership": personas.a.members["editor"]})).strip() == ""

@@ -1,5 +1,5 @@
 """The audit trail in Chromium: axe, keyboard and 320 px on the list (with and without filters), an event's page,
-and a post page with its History section; the "Older events" link pages on."""
+and a post page with its History tab; the "Older events" link pages on."""
 
 from __future__ import annotations
 
@@ -69,6 +69,12 @@ def test_audit_list_detail_and_post_history_pass_the_checks(new_page, live_serve
 
     page.goto(f"/posts/{post.pk}/")
     check_page(page)
+    assert page.locator("#history").count() == 0
+    # The post page links to its History tab, which lists the events (and passes the same checks).
+    page.get_by_role("link", name="History of this post").press("Enter")
+    page.wait_for_url(f"**/posts/{post.pk}/history/")
+    check_page(page)
+    assert page.get_by_role("link", name="History", exact=True).get_attribute("aria-current") == "page"
     history = page.locator("#history")
     assert history.get_by_role("heading", name="Audit history").is_visible()
     assert history.get_by_role("link", name="Post created").count() >= 1
@@ -103,10 +109,10 @@ def test_filters_form_and_older_events_link_work_with_the_keyboard(new_page, liv
     assert page.get_by_role("link", name="Back to the newest events").is_visible()
 
 
-def test_editor_sees_no_history_section_on_the_post_page(new_page, live_server, northfield):
+def test_editor_sees_no_history_tab_link_on_the_post_page(new_page, live_server, northfield):
     channel = make_channel(northfield, department="Communications", platform="mastodon")
     post = make_post(northfield, [channel])
     page = _signed_in(new_page, live_server, EDITOR)
     page.goto(f"/posts/{post.pk}/")
     check_page(page)
-    assert page.locator("#history").count() == 0
+    assert page.locator("#history").count() == 0 and page.locator("#history-link").count() == 0

@@ -75,7 +75,7 @@ def test_erasure_redacts_their_words_and_profile_everywhere(personas, jane):
     # Bob's words stay.
     assert Message.objects.get(conversation=jane["thread"], author=jane["bob"]).text == "Bob: the park gate is broken"
     assert Contact.objects.get(pk=jane["bob"].pk).name == "Bob Other"
-    assert counts == {"messages": 3, "replies": 1, "notes": 1, "conversations": 2}
+    assert counts == {"messages": 3, "replies": 1, "notes": 1, "conversations": 2, "quarantined_items": 0}
     assert _kpis(personas.a) == before
     everything = json.dumps(list(Message.objects.values_list("text", "url"))) + json.dumps(
         list(Contact.objects.values_list("name", "handle", "avatar_url"))
@@ -267,3 +267,59 @@ def test_erasure_leaves_no_platform_id_in_dm_keys_and_the_trail_holds_no_reply_t
     assert contact.platform_user_id not in dm.key and dm.key == f"erased:{dm.pk}"
     trail = list(AuditEvent.objects.for_organisation(a.organisation).values_list("changes", flat=True))
     assert not any("Jane" in str(changes) for changes in trail)
+
+
+# ------------------------------------------------------------------------------------------ quarantine
+def _quarantined(org, channel, raw, error="author is missing"):
+    from inbox.models import QuarantinedItem
+
+    return QuarantinedItem.objects.create(organisation=org.organisation, channel=channel, source="poll", raw=raw,
+                                          error=error, platform_message_id=str(raw.get("id", "")) if isinstance(raw, dict) else "")
+
+
+def test_erasure_redacts_quarantined_payloads_that_name_them_and_only_those(personas, jane):
+    """Quarantined items are raw platform JSON: those from the contact's platform holding their id, handle or name
+    (or whose error names them) lose payload and error; Bob's, a look-alike id, another platform's and another
+    organisation's stay as they were."""
+    from inbox.models import QuarantinedItem
+
+    a, person = personas.a, jane["person"]
+    x = jane["theirs"].channel
+    uid = person.platform_user_id
+    by_id = _quarantined(a, x, {"id": "q1", "text": "Jane here, my bins", "author_id": uid,
+                                "entities": {"mentions": [{"id": 7}]}}, error="created_at is missing")
+    by_handle = _quarantined(a, x, {"id": "q2", "includes": {"users": [{"username": "JANE_R", "id": None}]}})
+    by_error = _quarantined(a, x, {"id": "q3", "broken": True},
+                            error="unreadable item: could not parse the reply from Jane Resident")
+    keyed = _quarantined(a, x, {"id": "q4", "users": {uid: {"protected": False}}})
+    bob = _quarantined(a, x, {"id": "q5", "text": "Bob's gate", "author_id": jane["bob"].platform_user_id})
+    look_alike = _quarantined(a, x, {"id": "q6", "author_id": f"{uid}9", "text": "jane_r2 says hello"})
+    mastodon = make_channel(a, platform="mastodon")
+    other_platform = _quarantined(a, mastodon, {"id": "q7", "account": {"id": uid, "acct": "jane_r"}})
+    b_channel = make_channel(personas.b, department="Digital Desk", platform="x")
+    other_org = _quarantined(personas.b, b_channel, {"id": "q8", "author_id": uid})
+    untouched = {q.pk: (q.raw, q.error, q.resolved_at) for q in (bob, look_alike, other_platform, other_org)}
+
+    counts = erasure.contact_erase(actor=a.members["admin"], contact_id=person.pk, reason=REASON)
+
+    assert counts["quarantined_items"] == 4
+    for item in (by_id, by_handle, by_error, keyed):
+        item.refresh_from_db()
+        assert item.raw == {"erased": erasure.ERASED_TEXT} and item.error == erasure.ERASED_TEXT, item.pk
+        assert item.resolved_at is not None
+        assert "jane" not in json.dumps(item.raw).lower() and uid not in json.dumps(item.raw)
+    for pk, before in untouched.items():
+        item = QuarantinedItem.objects.get(pk=pk)
+        assert (item.raw, item.error, item.resolved_at) == before, pk
+    event = AuditEvent.objects.get(event_type=EventType.CONTACT_ERASED)
+    assert event.changes["quarantined_items"] == 4 and uid not in json.dumps(event.changes)
+
+
+def test_a_refused_erasure_leaves_quarantine_alone(personas, jane):
+    a, person = personas.a, jane["person"]
+    item = _quarantined(a, jane["theirs"].channel, {"id": "q1", "author_id": person.platform_user_id})
+    retention.contact_legal_hold(actor=a.members["admin"], contact_id=person.pk, hold=True, reason="Litigation hold LH-12")
+    with pytest.raises(erasure.LegalHoldError):
+        erasure.contact_erase(actor=a.members["admin"], contact_id=person.pk, reason=REASON)
+    item.refresh_from_db()
+    assert item.raw["author_id"] == person.platform_user_id and item.resolved_at is None

@@ -50,9 +50,10 @@ def test_bundle_holds_every_record_and_the_audit_chain(personas, conversation):
     assert data["notes"][0]["text"] == "Checked the round sheet."
     assert len(data["assignments"]) == 1
     types = [event["event_type"] for event in data["audit_events"]]
-    for expected in (EventType.CONVERSATION_ASSIGNED, EventType.NOTE_ADDED, EventType.REPLY_CREATED,
-                     EventType.RECORDS_REQUEST_EXPORTED):  # fmt: skip
+    for expected in (EventType.CONVERSATION_ASSIGNED, EventType.NOTE_ADDED, EventType.REPLY_CREATED):
         assert expected in types
+    # The export's own event is written after the bundle is built (it carries the bundle's hash): not in it.
+    assert EventType.RECORDS_REQUEST_EXPORTED not in types
     for event in data["audit_events"]:
         assert event["hash"] and event["prev_hash"] and event["sequence"]
         assert event_hash(event) == event["hash"]  # every hashed field is there, in the hashed form
@@ -90,6 +91,10 @@ def test_download_view(personas, conversation, login, client):
     assert "attachment;" in response["Content-Disposition"]
     data, _, _ = _open(response.content)
     assert data["conversation"]["id"] == conversation.pk
+    # The one export event names exactly the bytes served.
+    event = AuditEvent.objects.get(event_type=EventType.RECORDS_REQUEST_EXPORTED)
+    assert event.changes["sha256"] == hashlib.sha256(response.content).hexdigest()
+    assert event.changes["bytes"] == len(response.content)
 
     login(personas.a.members["manager"])
     assert client.get(url).status_code == 403
@@ -103,3 +108,33 @@ def test_another_organisation_cannot_export(personas, conversation):
     with pytest.raises(Conversation.DoesNotExist):
         records.conversation_bundle(personas.outsider, conversation.pk)
     assert not AuditEvent.objects.filter(event_type=EventType.RECORDS_REQUEST_EXPORTED).exists()
+
+
+def test_a_second_export_holds_the_first_exports_event(personas, conversation):
+    admin = personas.a.members["admin"]
+    first = records.conversation_bundle(admin, conversation.pk)
+    data, _, _ = _open(records.conversation_bundle(admin, conversation.pk))
+    exported = [e for e in data["audit_events"] if e["event_type"] == EventType.RECORDS_REQUEST_EXPORTED]
+    assert len(exported) == 1 and exported[0]["changes"]["sha256"] == hashlib.sha256(first).hexdigest()
+    assert event_hash(exported[0]) == exported[0]["hash"]
+
+
+def reads_after_the_chain_lock(queries: list[str], data_tables: tuple[str, ...]) -> list[str]:
+    """The statements after the first that touches the audit chain head which read the bundle's own tables."""
+    locked = next((i for i, sql in enumerate(queries) if "audit_auditchainhead" in sql), None)
+    assert locked is not None, "the export recorded no audit event"
+    return [sql for sql in queries[locked:] if any(f'"{table}' in sql for table in data_tables)]
+
+
+def test_building_the_bundle_does_not_hold_the_audit_chain_lock(personas, conversation):
+    """record() locks the organisation's chain head until commit: every read of the bundle comes before it."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as captured:
+        body = records.conversation_bundle(personas.a.members["admin"], conversation.pk)
+    queries = [q["sql"] for q in captured.captured_queries]
+    assert any('"inbox_message"' in sql for sql in queries)  # the bundle was read in this call
+    assert reads_after_the_chain_lock(queries, ("inbox_", "accounts_", "channels_app_")) == []
+    event = AuditEvent.objects.get(event_type=EventType.RECORDS_REQUEST_EXPORTED)
+    assert event.changes["sha256"] == hashlib.sha256(body).hexdigest()
