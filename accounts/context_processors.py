@@ -25,5 +25,6 @@ def organisation(request) -> dict:
             "approval_queue": membership.can(Capability.APPROVE_POSTS),
             "publishing_rules": membership.can(Capability.MANAGE_POLICIES),
             "audit": membership.can(Capability.VIEW_AUDIT),
+            "dashboards": membership.can(Capability.VIEW_DASHBOARDS),
         },
     }

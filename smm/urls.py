@@ -7,6 +7,7 @@ from approvals import api as approvals_api
 from audit import api as audit_api
 from channels_app import api as channels_api
 from inbox import api as inbox_api
+from metrics import api as metrics_api
 from smm import views
 
 router = SimpleRouter()
@@ -23,6 +24,7 @@ api_v1 = [
     path("me/", accounts_api.MeView.as_view(), name="me"),
     path("organisation/", accounts_api.OrganisationView.as_view(), name="organisation"),
     *router.urls,
+    *metrics_api.URLS,
 ]
 
 urlpatterns = [
@@ -33,6 +35,7 @@ urlpatterns = [
     path("", include("inbox.urls")),
     path("", include("approvals.urls")),
     path("", include("audit.urls")),
+    path("", include("metrics.urls")),
     path("api/v1/", include((api_v1, "api"), namespace="api")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api-docs"),

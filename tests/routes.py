@@ -133,3 +133,13 @@ ROUTES.update(_INBOX_ROUTES)
 from tests.routes_audit import ROUTES as _AUDIT_ROUTES  # noqa: E402
 
 ROUTES.update(_AUDIT_ROUTES)
+
+# Issue 7: the KPI API and the channel-shift data pages.
+from tests.routes_metrics_data import ROUTES as _METRICS_DATA_ROUTES  # noqa: E402
+
+ROUTES.update(_METRICS_DATA_ROUTES)
+
+# The KPI dashboards (issue 7).
+from tests.routes_metrics import ROUTES as _METRICS_ROUTES  # noqa: E402
+
+ROUTES.update(_METRICS_ROUTES)
