@@ -268,6 +268,28 @@ CELERY_BEAT_SCHEDULE: dict = {
         "schedule": 60.0,
         "options": {"expires": 60},
     },
+    # KPI data (docs/kpis.md): channel snapshots hourly (only channels without today's row), post metrics on
+    # their decaying schedule, rollups rebuilt for what changed, the weekly summary e-mail on Monday morning.
+    "metrics-collect-channel-snapshots": {
+        "task": "metrics.tasks.collect_channel_snapshots",
+        "schedule": crontab(minute=5),
+        "options": {"expires": 3600},
+    },
+    "metrics-collect-due-post-metrics": {
+        "task": "metrics.tasks.collect_due_post_metrics",
+        "schedule": 120.0,
+        "options": {"expires": 120},
+    },
+    "metrics-refresh-rollups": {
+        "task": "metrics.tasks.refresh_rollups",
+        "schedule": 60.0,
+        "options": {"expires": 60},
+    },
+    "metrics-weekly-summaries": {
+        "task": "metrics.tasks_email.send_weekly_summaries",
+        "schedule": crontab(hour=7, minute=0, day_of_week="mon"),
+        "options": {"expires": 6 * 3600},
+    },
     # Signs each audit chain's head that moved since its last checkpoint (docs/audit.md).
     "audit-write-checkpoints": {
         "task": "audit.tasks.write_checkpoints",
