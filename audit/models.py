@@ -90,6 +90,8 @@ class EventType(models.TextChoices):
     AUDIT_PURGED = "audit.purged", "Audit events past retention purged"
     RETENTION_RUN = "retention.run", "Retention run"
     RETENTION_SETTINGS_CHANGED = "retention.settings_changed", "Retention settings changed"
+    METRICS_OFFLINE_VOLUME_SET = "metrics.offline_volume_set", "Offline contact volume recorded"
+    METRICS_CONTACT_COST_CHANGED = "metrics.contact_cost_changed", "Cost per contact changed"
     CONTACT_ERASED = "contact.erased", "Contact erased"
     LEGAL_HOLD_SET = "legal_hold.set", "Legal hold set"
     LEGAL_HOLD_RELEASED = "legal_hold.released", "Legal hold released"

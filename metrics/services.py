@@ -26,10 +26,9 @@ from audit.services import record
 from metrics.models import DEFAULT_COSTS, OFFLINE_CHANNELS, ContactChannel, ContactCost, OfflineContactVolume
 from metrics.rollups import zone_of
 
-# No metrics event types exist yet; these are organisation data edits, so they are recorded as organisation
-# settings changes whose target (metrics.offlinecontactvolume / metrics.contactcost) says which.
-OFFLINE_VOLUME_EVENT = EventType.ORGANISATION_SETTINGS_CHANGED
-CONTACT_COST_EVENT = EventType.ORGANISATION_SETTINGS_CHANGED
+# One event per save: the figure's before and after, its department, month and channel (or cost and source).
+OFFLINE_VOLUME_EVENT = EventType.METRICS_OFFLINE_VOLUME_SET
+CONTACT_COST_EVENT = EventType.METRICS_CONTACT_COST_CHANGED
 
 MAX_VOLUME = 100_000_000  # per department, month and channel: far above any real council's figure
 MAX_COST = Decimal("999999.99")  # ContactCost.cost_per_contact: max_digits=8, decimal_places=2
