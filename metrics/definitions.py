@@ -45,6 +45,9 @@ KPIS: dict[str, Kpi] = {kpi.key: kpi for kpi in [
         "the share closed by the due time.", "percent"),
     Kpi("agent_replies", "Replies per agent",
         "Replies a person sent in the period, and the conversations they replied to (counted once per day)."),
+    Kpi("posts", "Posts published",
+        "Posts published in the period, counted once per channel (one post on X and Facebook counts twice); "
+        "from the engagement figures collected after publishing."),
     Kpi("engagements", "Engagements",
         "Likes, replies, reposts or shares, quotes, and link clicks where the platform reports them, on the "
         "organisation's posts published in the period (latest figures, collected for 30 days after publishing)."),

@@ -24,16 +24,12 @@ from metrics.definitions import KPIS
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "'")
 UNITS = {"seconds": "seconds", "percent": "%", "money": "GBP"}
 # Figures without an entry in metrics.definitions.KPIS (to be moved there).
-LOCAL_DEFINITIONS = {
-    "posts": ("Posts published", "Posts published in the period, counted once per channel (one post on X and "
-              "Facebook counts twice); from the engagement figures collected after publishing."),
-}
 METHODS = {"impressions": "per impressions", "followers": "per followers", "": "no denominator"}
 
 
 def kpi_text(key: str) -> tuple[str, str]:
     """(label, definition) of a figure: metrics.definitions.KPIS, the one source of the wording."""
-    return (KPIS[key].label, KPIS[key].definition) if key in KPIS else LOCAL_DEFINITIONS[key]
+    return KPIS[key].label, KPIS[key].definition
 
 
 def duration(seconds: float | None) -> str:
