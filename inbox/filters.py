@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.core.exceptions import EmptyResultSet
 from django.db import connections
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import BooleanField, Exists, OuterRef, Q, QuerySet
+from django.db.models.expressions import RawSQL
 from django.db.models.sql.where import WhereNode
 from django.utils import timezone
 
@@ -38,6 +40,13 @@ COUNT_LIMIT = 1000
 # A search's page first checks this many conversations of the list's own order, one by one (a few index
 # probes each), and only when fewer than a page of them match asks the trigram indexes for every match.
 SEARCH_WALK = 1000
+# ... and, when that walk found some matches but less than a page, walks on up to this many if its rate of matches
+# says they will fill the page (else the plain query: a rare word, few matches, served by the trigram indexes).
+SEARCH_WALK_MORE = 5000
+# With a tag filter the counts start from the tags' conversations (one primary-key probe each) when the tags are on
+# at most this many rows; past it, counting each status's queue up to COUNT_LIMIT is cheaper (status_counts). Measured
+# on the benchmark data: about even at 10,000 tagged conversations.
+TAG_COUNT_DIRECT = 8 * COUNT_LIMIT
 
 
 class _SearchExists(Exists):
@@ -206,6 +215,10 @@ class ConversationFilter:
         if self.cursor:
             qs = qs.filter(self._after(self.cursor))
         rows = self._search_page(qs) if self.q else None
+        if rows is None and self.tag:
+            # The tag is checked per conversation of the queue (its own index): pick the page's ids from the queue
+            # index alone, then read those rows whole, instead of reading every walked conversation's row.
+            rows = list(qs.filter(pk__in=qs.values("pk")[: self.page_size + 1]))
         if rows is None:
             rows = list(qs[: self.page_size + 1])
         more = len(rows) > self.page_size
@@ -218,36 +231,68 @@ class ConversationFilter:
         Read through the trigram indexes, a common word means every matching message of the organisation
         (tens of thousands in the largest) is fetched and hashed before the first row comes out. Walking the
         list's own index instead and checking each conversation's messages by its (conversation, time) index
-        stops after a page of matches: a few hundred conversations for a common word. A rare word finds fewer
-        than a page in the walk; then the caller runs the plain query, which the trigram indexes serve well
-        because there are few matches. PostgreSQL only (elsewhere: None, the plain query).
+        stops after a page of matches: a few hundred conversations for a common word. A word that found some
+        matches but less than a page walks on (up to SEARCH_WALK_MORE conversations, inside the query that reads
+        the page's rows) when the first walk's rate says that is enough for the page: a contact name shared by a
+        few percent of conversations. A rare word finds fewer; then the caller runs the plain query, which the
+        trigram indexes serve well because there are few matches. PostgreSQL only (elsewhere: None, the plain
+        query).
         """
         if connections[qs.db].vendor != "postgresql":
             return None
         plain = qs.all()
         plain.query.where.children = [c for c in plain.query.where.children if not _is_search(c)]
-        walk = plain.values("pk", "contact_id", *(f.lstrip("-") for f in SORTS[self.sort]))[:SEARCH_WALK]
+        wanted = self.page_size + 1
         try:
-            walk_sql, walk_params = walk.query.get_compiler(using=qs.db).as_sql()
+            sql, params = self._walk_sql(plain, 0, SEARCH_WALK, wanted)
         except EmptyResultSet:
             return []
+        with connections[plain.db].cursor() as cursor:
+            cursor.execute(sql, params)
+            ids = [pk for (pk,) in cursor.fetchall()]
+        if len(ids) == wanted:
+            return list(plain.filter(pk__in=ids))
+        if ids and SEARCH_WALK * wanted // len(ids) <= SEARCH_WALK_MORE:
+            # The rest of the page from the next conversations, walked inside the query that reads the rows.
+            more_sql, more_params = self._walk_sql(plain, SEARCH_WALK, SEARCH_WALK_MORE, wanted - len(ids))
+            rows = list(plain.filter(Q(pk__in=ids) | Q(pk__in=RawSQL(more_sql, more_params)))[:wanted])
+            if len(rows) == wanted:
+                return rows
+        return None
+
+    def _walk_sql(self, plain: QuerySet, start: int, stop: int, limit: int) -> tuple[str, list]:
+        """SQL for the ids of the first `limit` matches among conversations start..stop of the list's order."""
+        walk = plain.values("pk", "contact_id", *(f.lstrip("-") for f in SORTS[self.sort]))[start:stop]
+        walk_sql, walk_params = walk.query.get_compiler(using=plain.db).as_sql()
         order = ", ".join(f"w.{f.lstrip('-')} {'DESC' if f.startswith('-') else 'ASC'}" for f in SORTS[self.sort])
         pattern = "%" + self.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         # LATERAL ... LIMIT 1, not EXISTS: PostgreSQL may turn an EXISTS into a hash of every matching message
-        # (what this avoids); a lateral subquery always runs per conversation, in the walk's order.
+        # (what this avoids); a lateral subquery always runs per conversation, in the walk's order. The contact's
+        # EXISTS has OFFSET 0 for the same reason: a common name would otherwise hash every matching contact of
+        # every organisation first (6,321 for "marple" in the benchmark) where the walk probes ~1,000 by key.
         sql = (
             f"SELECT w.id FROM ({walk_sql}) w LEFT JOIN LATERAL (SELECT true AS hit FROM inbox_message m"
             " WHERE m.conversation_id = w.id AND UPPER(m.text::text) LIKE UPPER(%s) LIMIT 1) found ON true"
             " WHERE found.hit OR EXISTS (SELECT 1 FROM inbox_contact c WHERE c.id = w.contact_id"
-            " AND (UPPER(c.name::text) LIKE UPPER(%s) OR UPPER(c.handle::text) LIKE UPPER(%s)))"
+            " AND (UPPER(c.name::text) LIKE UPPER(%s) OR UPPER(c.handle::text) LIKE UPPER(%s)) OFFSET 0)"
             f" ORDER BY {order} LIMIT %s"
         )
-        with connections[qs.db].cursor() as cursor:
-            cursor.execute(sql, [*walk_params, pattern, pattern, pattern, self.page_size + 1])
-            ids = [pk for (pk,) in cursor.fetchall()]
-        if len(ids) <= self.page_size:
-            return None
-        return list(plain.filter(pk__in=ids))
+        return sql, [*walk_params, pattern, pattern, pattern, limit]
+
+    # ------------------------------------------------------------------------------------ counts
+    def counts(self, base: QuerySet, membership) -> dict[str, int]:
+        """The status tabs' counts: conversations of `base` per status under the other filters (status_counts).
+
+        A tag filter is a per-conversation check the queue index cannot answer, so a status's count would read
+        the status's whole queue to find the tag's conversations spread through it. When the tags are on few
+        conversations (TAG_COUNT_DIRECT) the count starts from them instead; past that it counts as any filter.
+        """
+        every_status = dataclasses.replace(self, status=[])
+        if self.tag:
+            counted = _tag_status_counts(dataclasses.replace(every_status, tag=[]).apply(base, membership), self.tag)
+            if counted is not None:
+                return counted
+        return status_counts(every_status.apply(base, membership))
 
     def _encode(self, row) -> str:
         if self.sort == "oldest":
@@ -306,6 +351,57 @@ def status_counts(qs: QuerySet, limit: int | None = None) -> dict[str, int]:
     with connections[qs.db].cursor() as cursor:
         cursor.execute(" UNION ALL ".join(parts), params)
         return {statuses[number]: n for number, n in cursor.fetchall()}
+
+
+def _tag_status_counts(qs: QuerySet, tag_ids: list[int], limit: int | None = None) -> dict[str, int] | None:
+    """status_counts for `qs` narrowed to the conversations carrying any of `tag_ids`, in one query.
+
+    When the tags are on at most TAG_COUNT_DIRECT conversations, counted from the tags' side: the tagged
+    conversations read through `qs` by primary key. Otherwise as status_counts does, each status's
+    queue up to the limit (the other branch is never run: PostgreSQL evaluates an uncorrelated subquery inside
+    CASE only when that branch is taken). Each count is capped at limit + 1, like status_counts.
+    PostgreSQL only (elsewhere: None, and the caller uses status_counts).
+    """
+    if connections[qs.db].vendor != "postgresql":
+        return None
+    limit = COUNT_LIMIT if limit is None else limit
+    statuses = list(ConversationStatus.values)
+    through = Conversation.tags.through._meta.db_table
+    tagged = Conversation.tags.through.objects.filter(conversation_id=OuterRef("pk"), tag_id__in=tag_ids)
+    # "id = ANY(ARRAY(...))": one primary-key index scan over the tagged conversations in id order (duplicates
+    # dropped, so a conversation with two of the tags counts once), never a hash join over the organisation.
+    among_tagged = RawSQL(
+        f'"{Conversation._meta.db_table}"."id" = ANY(ARRAY(SELECT conversation_id FROM tagged_rows))', (),
+        output_field=BooleanField(),
+    )
+    per_status = qs.filter(among_tagged).order_by().values("status")
+    try:
+        sql, params = per_status.query.get_compiler(using=qs.db).as_sql()
+        queue_parts, queue_params = [], []
+        for value in statuses:
+            capped = qs.filter(Exists(tagged), status=value).order_by().values("pk")[: limit + 1]
+            capped_sql, capped_params = capped.query.get_compiler(using=qs.db).as_sql()
+            queue_parts.append(
+                f" UNION ALL SELECT 'queue', %s, CASE WHEN (SELECT COUNT(*) FROM tagged_rows) > %s"
+                f" THEN (SELECT COUNT(*) FROM ({capped_sql}) counted) END"
+            )
+            queue_params.extend([value, TAG_COUNT_DIRECT, *capped_params])
+    except EmptyResultSet:  # qs.none(): nothing to count
+        return dict.fromkeys(statuses, 0)
+    query = (
+        f"WITH tagged_rows AS MATERIALIZED (SELECT conversation_id FROM {through} WHERE tag_id = ANY(%s) LIMIT %s)"
+        f" SELECT 'tags', found.status, COUNT(*) FROM ({sql}) found WHERE (SELECT COUNT(*) FROM tagged_rows) <= %s"
+        " GROUP BY found.status"
+        + "".join(queue_parts)
+    )
+    found = {"tags": {}, "queue": {}}
+    with connections[qs.db].cursor() as cursor:
+        cursor.execute(query, [list(tag_ids), TAG_COUNT_DIRECT + 1, *params, TAG_COUNT_DIRECT, *queue_params])
+        for kind, status, n in cursor.fetchall():
+            if n is not None:
+                found[kind][status] = n
+    by_queue = bool(found["queue"])
+    return {status: min(found["queue" if by_queue else "tags"].get(status, 0), limit + 1) for status in statuses}
 
 
 def count_label(n: int, limit: int | None = None, *, more: bool = False) -> str:

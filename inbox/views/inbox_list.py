@@ -16,6 +16,8 @@ from datetime import datetime, timedelta
 from django.contrib import messages
 from django.core import signing
 from django.core.exceptions import ValidationError
+from django.db.models import CharField, F, Value, Window
+from django.db.models.functions import Lower, RowNumber
 from django.http import HttpRequest, HttpResponse, JsonResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
@@ -25,11 +27,11 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.timesince import timesince
 from django.views.decorators.http import require_GET, require_POST
 
-from accounts.models import Department, Membership
+from accounts.models import Department, Membership, User
 from accounts.roles import Capability
 from channels_app.models import Channel, Platform
 from inbox import filters, presence
-from inbox.filters import ConversationFilter, FilterError, count_label, status_counts
+from inbox.filters import ConversationFilter, FilterError, count_label
 from inbox.models import Conversation, ConversationStatus, Priority, Tag
 from inbox.services import bulk_apply
 from inbox.tone import ANGRY
@@ -150,24 +152,48 @@ def _badges(rows: list[Conversation], now: datetime, presence_texts: dict[int, s
 
 
 def _choices(membership: Membership) -> dict:
-    """The filter form's options, narrowed to what the member can see (one query each)."""
+    """The filter form's options, narrowed to what the member can see, in one query (a UNION ALL of the four lists,
+    each numbered in its own order): four small queries were a tenth of the page's time."""
     departments = Department.objects.for_organisation(membership.organisation_id).active()
     if not membership.sees_all_departments:
         departments = departments.filter(pk__in=membership.department_ids)
-    channels = Channel.objects.for_organisation(membership.organisation_id).select_related("department")
+    channels = Channel.objects.for_organisation(membership.organisation_id)
     if not membership.sees_all_departments:
         channels = channels.filter(department_id__in=membership.department_ids)
-    members = (
-        Membership.objects.visible_to(membership).active().select_related("user").order_by("user__full_name", "user__email")
-    )
+    members = Membership.objects.visible_to(membership).active()
+    tags = Tag.objects.for_organisation(membership.organisation_id)
+    blank = Value("", output_field=CharField())
+
+    def listed(qs, kind: str, order: list, pk, text, more=blank):
+        numbered = qs.order_by().annotate(
+            _kind=Value(kind, output_field=CharField()), _pos=Window(RowNumber(), order_by=order), _pk=pk, _text=text,
+            _more=more,
+        )
+        return numbered.values_list("_kind", "_pos", "_pk", "_text", "_more")
+
+    parts = [
+        listed(departments, "departments", [F("name").asc()], F("pk"), F("name")),
+        listed(channels, "channels", [F("platform").asc(), F("handle").asc()], F("pk"), F("platform"), F("handle")),
+        listed(tags, "tags", [Lower("name").asc()], F("pk"), F("name")),
+        listed(members, "members", [F("user__full_name").asc(), F("user__email").asc()], F("user_id"),
+               F("user__full_name"), F("user__email")),
+    ]
+    found: dict[str, list] = {"departments": [], "channels": [], "tags": [], "members": []}
+    for kind, position, pk, text, more in parts[0].union(*parts[1:], all=True):
+        if kind == "departments":
+            item = Department(pk=pk, name=text, organisation_id=membership.organisation_id)
+        elif kind == "channels":
+            item = Channel(pk=pk, platform=text, handle=more, organisation_id=membership.organisation_id)
+        elif kind == "tags":
+            item = Tag(pk=pk, name=text, organisation_id=membership.organisation_id)
+        else:
+            item = User(pk=pk, full_name=text, email=more)
+        found[kind].append((position, item))
     return {
-        "departments": list(departments.order_by("name")),
-        "channels": list(channels.order_by("platform", "handle")),
+        **{kind: [item for _, item in sorted(items, key=lambda pair: pair[0])] for kind, items in found.items()},
         "platforms": Platform.choices,
         "statuses": ConversationStatus.choices,
         "priorities": Priority.choices,
-        "tags": list(Tag.objects.for_organisation(membership.organisation_id).by_name()),
-        "members": [m.user for m in members],
     }
 
 
@@ -189,7 +215,7 @@ def _list_state(request: HttpRequest, flt: ConversationFilter) -> ListState:
     # No counts while searching: a common word matches tens of thousands of messages, and counting the matching
     # conversations of each status reads all of them (hundreds of ms on the benchmark's data); the page
     # finds its own rows without that (inbox.filters, ConversationFilter._search_page). The tabs say so.
-    counts = None if flt.q else status_counts(dataclasses.replace(flt, status=[]).apply(base, membership))
+    counts = None if flt.q else flt.counts(base, membership)
     ids = [row.pk for row in rows]
     texts = _presence_texts(ids, membership.user_id)
     _badges(rows, watermark, texts)

@@ -146,8 +146,9 @@ def test_a_search_pages_the_same_through_the_walk_and_the_index(personas, monkey
     make_conversation(personas.a, channel=channel, text="pothole_50x, not a match: _ and % are not wildcards")
     admin = personas.a.members["admin"]
 
-    def pages(walk: int) -> list[list[int]]:
+    def pages(walk: int, more: int | None = None) -> list[list[int]]:
         monkeypatch.setattr(filters, "SEARCH_WALK", walk)
+        monkeypatch.setattr(filters, "SEARCH_WALK_MORE", walk if more is None else more)
         found, cursor = [], ""
         while True:
             f = ConversationFilter.from_params({"q": "POTHOLE_50%", "page_size": "3", "sort": sort, "cursor": cursor})
@@ -156,8 +157,9 @@ def test_a_search_pages_the_same_through_the_walk_and_the_index(personas, monkey
             if not cursor:
                 return found
 
-    walked, plain = pages(walk=1000), pages(walk=1)
-    assert walked == plain
+    # walk=1: the plain query; walk=2, more=1000: the first walk finds less than a page, the second walks on.
+    walked, plain, walked_on = pages(walk=1000), pages(walk=1), pages(walk=2, more=1000)
+    assert walked == plain == walked_on
     assert sorted(pk for page in walked for pk in page) == sorted(c.pk for c in matching)
     # The walk answered (walk + the page's rows), without the plain query.
     monkeypatch.setattr(filters, "SEARCH_WALK", 1000)
@@ -165,6 +167,11 @@ def test_a_search_pages_the_same_through_the_walk_and_the_index(personas, monkey
     with django_assert_num_queries(2):
         rows, _ = f.page(f.apply(Conversation.objects.visible_to(admin), admin))
     assert len(rows) == 3
+    # Walking on costs no query more: the second walk is inside the query that reads the rows.
+    monkeypatch.setattr(filters, "SEARCH_WALK", 2)
+    with django_assert_num_queries(2):
+        rows_walked_on, _ = f.page(f.apply(Conversation.objects.visible_to(admin), admin))
+    assert [r.pk for r in rows_walked_on] == [r.pk for r in rows]
 
 
 def test_a_search_walk_keeps_the_other_filters_and_the_members_scope(personas):
@@ -179,3 +186,76 @@ def test_a_search_walk_keeps_the_other_filters_and_the_members_scope(personas):
     f2 = ConversationFilter.from_params({"q": "pothole", "status": "pending", "page_size": "2", "cursor": cursor})
     rest, _ = f2.page(f2.apply(Conversation.objects.visible_to(admin), admin))
     assert sorted(r.pk for r in rows + rest) == sorted(c.pk for c in mine)
+
+
+@pytest.mark.parametrize("direct", [True, False])
+def test_tag_counts_from_the_tags_side_match_counting_each_status(personas, monkeypatch, django_assert_num_queries,
+                                                                   direct):
+    """ConversationFilter.counts with a tag filter counts from the tags' conversations when they are few
+    (TAG_COUNT_DIRECT), else each status's queue: both in one query, with the other filters and the member's scope,
+    a conversation with two of the tags counted once, and capped like status_counts."""
+    from inbox import filters
+
+    monkeypatch.setattr(filters, "TAG_COUNT_DIRECT", 1000 if direct else 2)
+    customer, comms = make_channel(personas.a), make_channel(personas.a, "Communications")
+    bins = Tag.objects.create(organisation=personas.a.organisation, name="Bins")
+    roads = Tag.objects.create(organisation=personas.a.organisation, name="Roads")
+    made = [
+        make_conversation(personas.a, channel=customer),  # both tags: counted once
+        make_conversation(personas.a, channel=customer),
+        make_conversation(personas.a, channel=customer, status=ConversationStatus.PENDING),
+        make_conversation(personas.a, channel=customer, status=ConversationStatus.CLOSED, flagged=True),
+        make_conversation(personas.a, channel=comms),  # another department: not the agent's
+        make_conversation(personas.a, channel=customer),  # untagged
+    ]
+    made[0].tags.set([bins, roads])
+    for conversation in made[1:5]:
+        conversation.tags.set([roads])
+    outsider = make_conversation(personas.b, channel=make_channel(personas.b, next(iter(personas.b.departments))))
+    their_roads = Tag.objects.create(organisation=personas.b.organisation, name="Roads")
+    outsider.tags.set([their_roads])
+    admin, agent = personas.a.members["admin"], personas.a.members["agent"]
+    assert agent.department_ids  # (read once per request, before the counts)
+    tags = f"{bins.pk},{roads.pk}"
+
+    def counts(member, params: dict) -> dict[str, int]:
+        f = ConversationFilter.from_params(params)
+        with django_assert_num_queries(1):
+            found = f.counts(Conversation.objects.visible_to(member), member)
+        # The same as status_counts over the filter's own EXISTS, with any status.
+        f.status = []
+        assert found == status_counts(f.apply(Conversation.objects.visible_to(member), member))
+        return found
+
+    assert counts(admin, {"tag": tags}) == {"open": 3, "pending": 1, "closed": 1}
+    assert counts(agent, {"tag": tags}) == {"open": 2, "pending": 1, "closed": 1}
+    assert counts(admin, {"tag": tags, "flagged": "true"}) == {"open": 0, "pending": 0, "closed": 1}
+    assert counts(admin, {"tag": str(bins.pk), "status": "closed"}) == {"open": 1, "pending": 0, "closed": 0}
+    # Another organisation's tag finds none of its conversations.
+    assert counts(admin, {"tag": str(their_roads.pk)}) == {"open": 0, "pending": 0, "closed": 0}
+    monkeypatch.setattr(filters, "COUNT_LIMIT", 1)
+    assert counts(admin, {"tag": tags}) == {"open": 2, "pending": 1, "closed": 1}
+
+
+def test_a_tag_page_pages_like_any_filter(personas):
+    """The tag filter's page is picked from the queue index first (ids), then read whole: same rows, same order."""
+    channel = make_channel(personas.a)
+    roads = Tag.objects.create(organisation=personas.a.organisation, name="Roads")
+    start = timezone.now() - timedelta(days=1)
+    tagged = []
+    for i in range(9):
+        conversation = make_conversation(personas.a, channel=channel, at=start + timedelta(minutes=i), flagged=i == 6)
+        if i % 2 == 0:
+            conversation.tags.add(roads)
+            tagged.append(conversation)
+    admin = personas.a.members["admin"]
+    found, cursor = [], ""
+    while True:
+        f = ConversationFilter.from_params({"tag": str(roads.pk), "page_size": "2", "cursor": cursor})
+        rows, cursor = f.page(f.apply(Conversation.objects.visible_to(admin), admin))
+        found += [r.pk for r in rows]
+        assert all(r.channel.pk == channel.pk and r.contact.pk for r in rows)
+        if not cursor:
+            break
+    # Flagged first, then the longest waiting.
+    assert found == [tagged[3].pk] + [c.pk for c in tagged if c.pk != tagged[3].pk]

@@ -25,6 +25,11 @@ LIST_QUERIES = 7
 # query when the walk found less than a page.
 SEARCH_LIST_QUERIES = LIST_QUERIES + 1
 DEEP_PAGE_QUERIES = 6
+# The inbox page (session sign-in): session, user, membership, the member's departments (4); the filter form's
+# choices in one query; the live list's fingerprint, page, tags prefetch and status counts (4); the layout: other
+# organisations to switch to and the unread notifications (2). No session write: last_seen is written at most once
+# a minute (accounts.middleware), so a page view right after another writes nothing.
+PAGE_QUERIES = 11
 DETAIL_QUERIES = 6
 TIMELINE_QUERIES = 6
 
@@ -147,3 +152,19 @@ def test_replies_and_notes_queries_do_not_grow(personas, api_for, django_assert_
     assert len(replies.json()["results"]) == n
     assert len(notes_response.json()["results"]) == n
     assert len(notes_response.json()["results"][0]["mentions"]) == 2
+
+
+@pytest.mark.parametrize("n", [5, 100])
+@pytest.mark.parametrize("params", [{}, {"tag": "placeholder"}, {"q": "bins"}])
+def test_inbox_page_queries_do_not_grow(personas, login, client, django_assert_max_num_queries, n, params):
+    made = _conversations(personas, n)
+    if params.get("tag"):
+        params = {**params, "tag": made[0].tags.first().pk}
+    login(personas.a.members["agent"])
+    assert client.get("/inbox/").status_code == 200  # the first request of the session records last_seen
+
+    with django_assert_max_num_queries(PAGE_QUERIES):
+        response = client.get("/inbox/", params)
+
+    assert response.status_code == 200
+    assert response.content.count(b'class="inbox-row') >= (n // 2 if "tag" in params else 1)
