@@ -442,7 +442,15 @@ class FacebookConnector(_GraphConnector):
     def account_stats(self) -> AccountStats:
         page = self.call("GET", self.page_id, params={"fields": "followers_count,fan_count,name"})
         followers = page.get("followers_count")
-        return AccountStats(followers=int(followers if followers is not None else page.get("fan_count") or 0))
+        try:
+            # Page insights need read_insights; a Page connected without it still gets its followers.
+            values = insight_values(self.call("GET", f"{self.page_id}/insights",
+                                              params={"metric": "page_impressions,page_impressions_unique",
+                                                      "period": "day"}))
+        except PermanentError:
+            values = {}
+        return AccountStats(followers=int(followers if followers is not None else page.get("fan_count") or 0),
+                            impressions=values.get("page_impressions"), reach=values.get("page_impressions_unique"))
 
 
 class InstagramConnector(_GraphConnector):

@@ -409,6 +409,18 @@ def test_account_stats_read_the_page_followers(council):
     assert stats.followers == 2613 and stats.posts is None
 
 
+def test_account_stats_read_the_pages_daily_impressions_and_reach(sim, council):
+    """Page insights (period=day): the newest day's value; reach is page_impressions_unique."""
+    before = council.account_stats()
+    post = council.publish(text="Road closed on Mill Lane")
+    as_citizen(sim, "POST", f"{post.platform_id}/likes")
+    after = council.account_stats()
+    assert before.impressions is not None and before.reach is not None
+    assert after.impressions == before.impressions + 10  # a like puts the post on ten more screens (simulator)
+    assert after.reach == after.impressions * 4 // 5
+    assert len(sim.calls("graph", "/v21.0/102000000000001/insights")) == 2  # one per account_stats()
+
+
 # ----------------------------------------------------------------------------------------- Instagram
 def test_instagram_publish_needs_an_image_and_says_so_without_calling(sim, council_ig):
     before = len(sim.calls("graph"))
