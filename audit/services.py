@@ -7,6 +7,7 @@ organisation queue there and the chain never forks; other organisations are not 
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from typing import Any
 
@@ -56,91 +57,166 @@ def record(
         "request_id": ctx.request_id,
         "user_agent": ctx.user_agent[:300],
     }
-    head_id, sequence, head_hash, fields["ip"], fields["changes"] = _lock_head(
-        fields["organisation_id"], ctx.ip, changes or {}
-    )
-    # After the lock: the chain's order is also the order of the clock. PostgreSQL keeps microseconds.
-    fields["occurred_at"] = timezone.now()
-    fields["sequence"] = sequence + 1
-    fields["prev_hash"] = head_hash or chain.GENESIS
-    fields["hash"] = chain.event_hash(fields)
-    event = AuditEvent(**fields)
+    if connection.vendor == "postgresql":
+        event = _record_postgresql(fields, ctx.ip, changes or {})
+    else:
+        event = _record_elsewhere(fields, ctx.ip, changes or {})
     if actor_id is not None:
         event.actor = actor
-    if connection.vendor == "postgresql":
-        # One round trip for both writes: the head lock is held until commit, so every one counts.
-        with connection.cursor() as cursor:
-            cursor.execute(
-                _INSERT_AND_MOVE_HEAD, [fields["sequence"], fields["hash"], head_id, *_insert_values(fields)]
-            )
-            event.pk = cursor.fetchone()[0]
-        event._state.adding, event._state.db = False, connection.alias
-    else:
-        event.save(force_insert=True)
-        AuditChainHead.objects.filter(pk=head_id).update(sequence=fields["sequence"], head_hash=fields["hash"])
     return event
 
 
-_INSERT_COLUMNS = (
+def _record_postgresql(fields: dict[str, Any], ip: str | None, changes: dict[str, Any]) -> AuditEvent:
+    """Lock the head, link, hash, insert and move the head in ONE statement (_RECORD), then the caller commits.
+
+    The head lock is held from that statement until the commit, and every writer of the organisation waits
+    for it, so everything that can be done before it is: the stored forms of ip and changes, and the
+    canonical JSON of every hashed field but the three that depend on the head (chain.canonical_around_link).
+    PostgreSQL fills those in after the lock and hashes the same bytes chain.event_hash() would."""
+    fields["ip"], fields["changes"], changes_json = _as_stored(ip, changes)
+    p0, p1, p2, p3 = chain.canonical_around_link(fields)
+    params = {
+        **{column: fields[column] for column in _VALUE_COLUMNS},
+        "changes": changes_json,
+        "genesis": chain.GENESIS,
+        "p0": p0,
+        "p1": p1,
+        "p2": p2,
+        "p3": p3,
+    }
+    statement = _RECORD_NO_ORGANISATION if fields["organisation_id"] is None else _RECORD
+    with connection.cursor() as cursor:
+        cursor.execute(statement, params)
+        row = cursor.fetchone()
+        if row is None:
+            # First event of this chain: make the head; a concurrent first writer may win, then lock theirs.
+            AuditChainHead.objects.bulk_create(
+                [AuditChainHead(organisation_id=fields["organisation_id"])], ignore_conflicts=True
+            )
+            cursor.execute(statement, params)
+            row = cursor.fetchone()
+    event_id, fields["occurred_at"], fields["sequence"], fields["prev_hash"], fields["hash"] = row
+    event = AuditEvent(pk=event_id, **fields)
+    event._state.adding, event._state.db = False, connection.alias
+    return event
+
+
+# Columns whose values record() knows before the lock (changes and ip are cast to jsonb and inet).
+_VALUE_COLUMNS = (
     "organisation_id",
     "department_id",
-    "occurred_at",
     "actor_id",
     "actor_label",
     "event_type",
     "target_type",
     "target_id",
     "target_repr",
-    "changes",
     "request_id",
     "ip",
     "user_agent",
-    "sequence",
-    "prev_hash",
-    "hash",
 )
-_INSERT_AND_MOVE_HEAD = (
-    "WITH moved AS (UPDATE audit_auditchainhead SET sequence = %s, head_hash = %s WHERE id = %s) "
-    f"INSERT INTO audit_auditevent ({', '.join(_INSERT_COLUMNS)}) VALUES ("
-    + ", ".join("%s::jsonb" if c == "changes" else "%s::inet" if c == "ip" else "%s" for c in _INSERT_COLUMNS)
-    + ") RETURNING id"
+# head: the chain head, locked (writers of one organisation queue here until the holder commits).
+# link: the new event's place, and its time taken AFTER the lock, from the database's clock, so that the
+#   chain's order is also the order of time, whichever web or worker host wrote the event.
+# hashed: sha256 of canonical() (chain.canonical_around_link pieces plus the link fields, formatted as
+#   chain.format_time() does), then the event is inserted and the head moved to it.
+_RECORD = """
+WITH head AS (
+    SELECT id, sequence, head_hash FROM audit_auditchainhead WHERE {where} FOR UPDATE
+), link AS (
+    SELECT id AS head_id, sequence + 1 AS sequence, COALESCE(NULLIF(head_hash, ''), %(genesis)s) AS prev_hash,
+        clock_timestamp() AS occurred_at
+    FROM head
+), hashed AS (
+    SELECT link.*, encode(sha256(
+        %(p0)s || convert_to(to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'), 'UTF8')
+        || %(p1)s || convert_to(prev_hash, 'UTF8') || %(p2)s || convert_to(sequence::text, 'UTF8') || %(p3)s
+    ), 'hex') AS hash
+    FROM link
+), moved AS (
+    UPDATE audit_auditchainhead SET sequence = (SELECT sequence FROM hashed), head_hash = (SELECT hash FROM hashed)
+    WHERE id = (SELECT head_id FROM hashed)
 )
+INSERT INTO audit_auditevent (
+    organisation_id, department_id, actor_id, actor_label, event_type, target_type, target_id, target_repr,
+    request_id, ip, user_agent, changes, occurred_at, sequence, prev_hash, hash
+)
+SELECT %(organisation_id)s, %(department_id)s, %(actor_id)s, %(actor_label)s, %(event_type)s, %(target_type)s,
+    %(target_id)s, %(target_repr)s, %(request_id)s, %(ip)s::inet, %(user_agent)s, %(changes)s::jsonb,
+    occurred_at, sequence, prev_hash, hash
+FROM hashed
+RETURNING id, occurred_at, sequence, prev_hash, hash
+"""
+_RECORD_NO_ORGANISATION = _RECORD.replace("{where}", "organisation_id IS NULL")
+_RECORD = _RECORD.replace("{where}", "organisation_id = %(organisation_id)s")
 
 
-def _insert_values(fields: dict[str, Any]) -> list[Any]:
-    return [json.dumps(fields[c]) if c == "changes" else fields[c] for c in _INSERT_COLUMNS]
-
-
-def _lock_head(organisation_id: int | None, ip: str | None, changes: dict[str, Any]) -> tuple:
-    """Lock the chain head (made on first use) and return (id, sequence, head_hash, ip, changes), with ip
-    and changes as the database will store and give them back (inet and jsonb normalise), since that is
-    what verification hashes. One round trip in the usual case."""
+def _as_stored(ip: str | None, changes: dict[str, Any]) -> tuple[str | None, dict[str, Any], str]:
+    """(ip, changes, changes as JSON) with ip and changes as the database will store and give them back:
+    inet and jsonb normalise (IPv6 spelling, float digits, -0.0), and verification hashes what is stored.
+    Asking PostgreSQL costs a round trip, so only values that might change are sent, and never under the lock."""
     changes_json = json.dumps(changes)
-    if connection.vendor == "postgresql":
-        select = "SELECT id, sequence, head_hash, %s::inet, %s::jsonb FROM audit_auditchainhead WHERE "
-        params: list[Any] = [ip, changes_json]
-    else:
-        select = "SELECT id, sequence, head_hash, %s, %s FROM audit_auditchainhead WHERE "
-        params = [ip, changes_json]
-    if organisation_id is None:
-        select += "organisation_id IS NULL"
-    else:
-        select += "organisation_id = %s"
-        params.append(organisation_id)
-    if connection.features.has_select_for_update:
-        select += " FOR UPDATE"
+    if _kept_by_inet(ip) and _kept_by_jsonb(changes):
+        return ip, json.loads(changes_json), changes_json
     with connection.cursor() as cursor:
-        cursor.execute(select, params)
-        row = cursor.fetchone()
-        if row is None:
-            # First event of this chain: make the head; a concurrent first writer may win, then lock theirs.
-            AuditChainHead.objects.bulk_create([AuditChainHead(organisation_id=organisation_id)], ignore_conflicts=True)
-            cursor.execute(select, params)
-            row = cursor.fetchone()
-    head_id, sequence, head_hash, stored_ip, stored_changes = row
+        cursor.execute("SELECT %s::inet, %s::jsonb", [ip, changes_json])
+        stored_ip, stored_changes = cursor.fetchone()
     if isinstance(stored_changes, str):
         stored_changes = json.loads(stored_changes)
-    return head_id, sequence, head_hash, stored_ip, stored_changes
+    return stored_ip, stored_changes, changes_json
+
+
+def _kept_by_inet(ip: str | None) -> bool:
+    """None, or an IPv4 address in the one spelling inet gives back ("192.0.2.7"; IPv6 has several)."""
+    if ip is None:
+        return True
+    try:
+        return str(ipaddress.IPv4Address(ip)) == ip
+    except ValueError:
+        return False
+
+
+def _kept_by_jsonb(value: Any) -> bool:
+    """True when jsonb gives `value` back as json.loads(json.dumps(value)) does: strings, integers (jsonb's
+    numeric keeps every digit), booleans, null, lists, objects with string keys. Floats are not (1e300 comes
+    back as an integer, -0.0 as 0); NUL is refused by jsonb, so let PostgreSQL say so."""
+    if value is None or isinstance(value, int):
+        return True
+    if isinstance(value, str):
+        return "\x00" not in value
+    if isinstance(value, list):
+        return all(_kept_by_jsonb(item) for item in value)
+    if isinstance(value, dict):
+        return all(isinstance(key, str) and "\x00" not in key and _kept_by_jsonb(item) for key, item in value.items())
+    return False
+
+
+def _record_elsewhere(fields: dict[str, Any], ip: str | None, changes: dict[str, Any]) -> AuditEvent:
+    """Other databases (the embedded SQLite mode): lock the head, hash in Python, then two writes."""
+    head_id, sequence, head_hash = _lock_head(fields["organisation_id"])
+    fields["ip"], fields["changes"] = ip, json.loads(json.dumps(changes))
+    # After the lock: the chain's order is also the order of the clock.
+    fields["occurred_at"] = timezone.now()
+    fields["sequence"] = sequence + 1
+    fields["prev_hash"] = head_hash or chain.GENESIS
+    fields["hash"] = chain.event_hash(fields)
+    event = AuditEvent(**fields)
+    event.save(force_insert=True)
+    AuditChainHead.objects.filter(pk=head_id).update(sequence=fields["sequence"], head_hash=fields["hash"])
+    return event
+
+
+def _lock_head(organisation_id: int | None) -> tuple[int, int, str]:
+    """Lock the chain head (made on first use) and return (id, sequence, head_hash)."""
+    heads = AuditChainHead.objects.filter(organisation_id=organisation_id)
+    if connection.features.has_select_for_update:
+        heads = heads.select_for_update()
+    row = heads.values_list("id", "sequence", "head_hash").first()
+    if row is None:
+        # First event of this chain: make the head; a concurrent first writer may win, then lock theirs.
+        AuditChainHead.objects.bulk_create([AuditChainHead(organisation_id=organisation_id)], ignore_conflicts=True)
+        row = heads.values_list("id", "sequence", "head_hash").first()
+    return row
 
 
 def diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, dict[str, Any]]:

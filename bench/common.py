@@ -36,6 +36,8 @@ def setup_django(database_url: str | None = None) -> str:
     os.environ["DATABASE_URL"] = url
     # DEBUG would keep every query in memory and time nothing like production.
     os.environ["DEBUG"] = "0"
+    # A workstation measurement: SECRET_KEY and AUDIT_CHECKPOINT_KEY may come from var/ (smm/settings.py).
+    os.environ.setdefault("LOCAL_KEYS", "1")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "smm.settings")
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     _create_database(url)
