@@ -203,6 +203,10 @@ def contact_cost_reset_to_default(*, actor: Membership, channel: str) -> bool:
         if row is None:
             return False
         default_cost, default_source = DEFAULT_COSTS[channel]
+        # The delete first: record() holds the organisation's chain head until commit, so it is the last write.
+        pk = row.pk
+        row.delete()
+        row.pk = pk  # the event names the row that went
         record(
             organisation=actor.organisation_id,
             event_type=CONTACT_COST_EVENT,
@@ -215,5 +219,4 @@ def contact_cost_reset_to_default(*, actor: Membership, channel: str) -> bool:
                 "default": {"from": False, "to": True},
             },
         )
-        row.delete()
     return True

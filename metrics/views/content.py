@@ -15,7 +15,7 @@ from metrics import kpis
 from metrics.kpis import KpiFilter
 from metrics.models import OFFLINE_CHANNELS, ContactChannel
 from metrics.rollups import zone_of
-from metrics.views.filters import DashboardFilter
+from metrics.views.filters import BREAKDOWNS, DashboardFilter
 from metrics.views.tables import Chart, Column, Table, change, kpi_text, number
 
 CONTACT_COLUMNS = [
@@ -47,43 +47,65 @@ def _day_label(day: date) -> str:
 
 
 # ------------------------------------------------------------------------------------------ shared
-def _contacts_over_time(f: KpiFilter) -> tuple[str, list[dict]]:
-    """Contacts per day (per week beyond 92 days), every period present (zeros where nothing happened)."""
-    grain = "day" if f.days <= 92 else "week"
-    found = {row["period"]: row for row in kpis.contacts_by(f, "", grain)}
-    step = timedelta(days=1 if grain == "day" else 7)
-    period = f.start if grain == "day" else f.start - timedelta(days=f.start.weekday())
-    rows = []
+def _grain(f: KpiFilter, grain: str = "") -> str:
+    return grain or ("day" if f.days <= 92 else "week")
+
+
+def _periods(f: KpiFilter, grain: str) -> list[date]:
+    """Every day, week (Monday) or month (1st) the period touches, in order."""
+    if grain == "day":
+        first, step = f.start, None
+    elif grain == "week":
+        first, step = f.start - timedelta(days=f.start.weekday()), None
+    else:
+        first, step = f.start.replace(day=1), "month"
+    periods, period = [], first
     while period <= f.end:
-        row = found.get(period, {})
-        rows.append({"period": period, **{c.key: row.get(c.key, 0) for c in CONTACT_COLUMNS}})
-        period += step
+        periods.append(period)
+        if step == "month":
+            period = (period + timedelta(days=32)).replace(day=1)
+        else:
+            period += timedelta(days=1 if grain == "day" else 7)
+    return periods
+
+
+PERIOD_HEADINGS = {"day": "Day", "week": "Week starting", "month": "Month"}
+
+
+def _contacts_over_time(f: KpiFilter, grain: str = "") -> tuple[str, list[dict]]:
+    """Contacts per day, week or month, every period present (zeros where nothing happened)."""
+    grain = _grain(f, grain)
+    found = {row["period"]: row for row in kpis.contacts_by(f, "", grain)}
+    rows = [{"period": period, **{c.key: found.get(period, {}).get(c.key, 0) for c in CONTACT_COLUMNS}}
+            for period in _periods(f, grain)]
     return grain, rows
 
 
-def contacts_chart(f: KpiFilter, *, previous_total: int | None = None) -> Chart:
-    grain, rows = _contacts_over_time(f)
+def contacts_chart(f: KpiFilter, *, previous_total: int | None = None, grain: str = "") -> Chart:
+    grain, rows = _contacts_over_time(f, grain)
     total = sum(row["conversations_opened"] for row in rows)
     replies = sum(row["outbound_messages"] for row in rows)
     busiest = max(rows, key=lambda row: row["conversations_opened"])
-    unit = "day" if grain == "day" else "week starting"
+    unit = {"day": "day", "week": "week starting", "month": "month"}[grain]
     summary = (f"{_count(total, 'contact')} and {_count(replies, 'reply', 'replies')} sent from {f.start:%-d %B %Y} "
                f"to {f.end:%-d %B %Y}.")
     if total:
-        summary += (f" The busiest {unit} was {busiest['period']:%A %-d %B} with "
+        when = f"{busiest['period']:%B %Y}" if grain == "month" else f"{busiest['period']:%A %-d %B}"
+        summary += (f" The busiest {unit} was {when} with "
                     f"{_count(busiest['conversations_opened'], 'contact')}.")
     if previous_total is not None:
         summary += f" The previous period had {number(previous_total)} ({change(_change(total, previous_total))})."
-    title = "Contacts per day" if grain == "day" else "Contacts per week"
+    title = f"Contacts per {grain}"
     table = Table(
-        name="contacts_per_day" if grain == "day" else "contacts_per_week",
+        name=f"contacts_per_{grain}",
         caption=f"{title}: contacts opened, inbound messages, replies sent and conversations closed",
-        columns=[Column("period", "Day" if grain == "day" else "Week starting", "date"), *CONTACT_COLUMNS],
+        columns=[Column("period", PERIOD_HEADINGS[grain], "month" if grain == "month" else "date"), *CONTACT_COLUMNS],
         rows=rows,
         kpis=CONTACT_KPIS,
     )
     return Chart(
-        id="chart-contacts", kind="line", title=title, labels=[_day_label(row["period"]) for row in rows],
+        id="chart-contacts", kind="line", title=title,
+        labels=[f"{row['period']:%b %Y}" if grain == "month" else _day_label(row["period"]) for row in rows],
         datasets=[
             {"label": "Contacts (conversations opened)", "data": [row["conversations_opened"] for row in rows]},
             {"label": "Replies sent", "data": [row["outbound_messages"] for row in rows]},
@@ -192,7 +214,9 @@ def inbox(form: DashboardFilter) -> dict:
     totals_table = Table("totals", "Contacts and replies in the period", total_columns, total_rows,
                          kpis=(*CONTACT_KPIS, "automatic_replies"))
 
-    contacts = contacts_chart(f, previous_total=previous["conversations_opened"] if previous else None)
+    contacts = contacts_chart(f, previous_total=previous["conversations_opened"] if previous else None,
+                              grain=form.grain)
+    breakdown_table = _breakdown_over_time(form)
 
     # Per channel, platform and department: the monthly rows added up (a handful of rows per month).
     per_channel = _sum_over_periods(kpis.contacts_by(f, "channel", "month"), ["channel_id", "channel__handle"])
@@ -268,12 +292,38 @@ def inbox(form: DashboardFilter) -> dict:
         datasets=[{"label": "Replies sent", "data": [row["replies_sent"] for row in agent_rows]}],
         summary=agent_summary, table=agent_table, y_label="Replies", options={"indexAxis": "y"})
 
-    tables = [totals_table, contacts.table, channel_table, platform_table, department_table, times_table, agent_table]
+    tables = [totals_table, contacts.table, breakdown_table, channel_table, platform_table, department_table,
+              times_table, agent_table]
     return {
         "totals_table": totals_table, "charts": [contacts, channel_chart, agent_chart],
+        "breakdown_table": breakdown_table,
         "platform_table": platform_table, "department_table": department_table, "times_table": times_table,
         "tables": {table.name: table for table in tables},
     }
+
+
+def _breakdown_over_time(form: DashboardFilter) -> Table:
+    """Contacts per day, week or month and per channel, platform or department (the form's grain and breakdown)."""
+    f, by = form.kpi, form.by
+    grain = _grain(f, form.grain)
+    platform_labels = {c["platform"]: c["platform_label"] for c in form.channel_info.values()}
+    rows = []
+    for row in kpis.contacts_by(f, by, grain):
+        if by == "channel":
+            info = form.channel_info.get(row["channel_id"], {})
+            name = f"{row['channel__handle']} ({info.get('platform_label', '')})"
+        elif by == "platform":
+            name = platform_labels.get(row["platform"], row["platform"])
+        else:
+            name = row["department__name"]
+        rows.append({"period": row["period"], "name": name, **{c.key: row[c.key] for c in CONTACT_COLUMNS}})
+    label = dict(BREAKDOWNS)[by]
+    return Table(
+        name=f"contacts_per_{grain}_by_{by}",
+        caption=f"Contacts per {grain} and {label.lower()} (periods with none are left out)",
+        columns=[Column("period", PERIOD_HEADINGS[grain], "month" if grain == "month" else "date"),
+                 Column("name", label), *CONTACT_COLUMNS],
+        rows=rows, kpis=CONTACT_KPIS)
 
 
 # -------------------------------------------------------------------------------------- engagement

@@ -26,6 +26,9 @@ PERIODS = [
     ("custom", "Custom dates (from and to below)"),
 ]
 DEFAULT_PERIOD = "28d"
+# Contacts over time: per day, week or month ("" picks day up to 92 days, else week), broken down by one dimension.
+GRAINS = [("", "Automatic (days, or weeks past 92 days)"), ("day", "Day"), ("week", "Week"), ("month", "Month")]
+BREAKDOWNS = [("channel", "Channel"), ("platform", "Platform"), ("department", "Department")]
 FIELD_LABELS = {
     "preset": "Period",
     "from": "From",
@@ -34,11 +37,13 @@ FIELD_LABELS = {
     "channel": "Channel",
     "platform": "Platform",
     "compare": "Compare",
+    "grain": "Contacts per",
+    "by": "Break down by",
     "format": "Format",
     "table": "Table",
 }
 # The parameters the form carries; links between the dashboards keep them.
-FORM_FIELDS = ("preset", "from", "to", "compare", "department", "channel", "platform")
+FORM_FIELDS = ("preset", "from", "to", "compare", "department", "channel", "platform", "grain", "by")
 
 
 @dataclass
@@ -52,6 +57,8 @@ class DashboardFilter:
     channels: list[tuple[str, str]]
     platforms: list[tuple[str, str]]
     channel_info: dict[int, dict]
+    grain: str = ""
+    by: str = "channel"
     kpi: KpiFilter | None = None
     errors: dict[str, str] | None = None
 
@@ -71,6 +78,14 @@ class DashboardFilter:
         if self.period in dict(PERIODS) or self.period not in kpis.PRESETS:
             return PERIODS
         return [*PERIODS[:-1], (self.period, f"Last {kpis.PRESETS[self.period]} days"), PERIODS[-1]]
+
+    @property
+    def grain_choices(self) -> list[tuple[str, str]]:
+        return GRAINS
+
+    @property
+    def breakdown_choices(self) -> list[tuple[str, str]]:
+        return BREAKDOWNS
 
     @property
     def error_list(self) -> list[tuple[str, str]]:
@@ -118,6 +133,15 @@ def dashboard_filter(membership: Membership, params: QueryDict) -> DashboardFilt
         channel_info={c["pk"]: {**c, "platform_label": labels.get(c["platform"], c["platform"])} for c in channels},
     )
     errors: dict[str, str] = {}
+    grain, by = params.get("grain", ""), params.get("by") or "channel"
+    if grain not in dict(GRAINS):
+        errors["grain"] = f"Unknown grain “{grain}”: choose day, week or month."
+    else:
+        result.grain = grain
+    if by not in dict(BREAKDOWNS):
+        errors["by"] = f"Unknown breakdown “{by}”: choose channel, platform or department."
+    else:
+        result.by = by
     if period == "custom" and not params.get("from"):
         errors["from"] = "Give a start date for custom dates (YYYY-MM-DD)."
     elif period not in dict(PERIODS) and period not in kpis.PRESETS:

@@ -197,6 +197,8 @@ def test_manager_asking_for_another_department_gets_an_error(personas, login, da
     ({"platform": "myspace"}, "Unknown platform"),
     ({"department": "abc"}, "is not an id"),
     ({"from": "2020-01-01", "to": "2026-01-01"}, "Choose at most"),
+    ({"grain": "fortnight"}, "Unknown grain"),
+    ({"by": "colour"}, "Unknown breakdown"),
 ])
 def test_bad_filters_show_the_form_with_a_message_and_400(personas, login, params, message):
     client = login(personas.a.members["admin"])
@@ -208,6 +210,35 @@ def test_bad_filters_show_the_form_with_a_message_and_400(personas, login, param
     csv_response = client.get(PAGES["overview"], {**params, "format": "csv", "table": "headline"})
     assert csv_response.status_code == 400
     assert message in csv_response.content.decode()
+
+
+def test_contacts_per_week_and_month_broken_down_by_channel_platform_or_department(personas, login, data):
+    """The fixture: contacts 6 and 5 days ago on @alpha_comms (Communications, X), 4 (twice) and 2 days ago on
+    @alpha_service (Customer Services, Mastodon). Per month and department the counts add up to 2 and 3, split
+    over the months those days fall in; per day each day holds exactly its contacts."""
+    client = login(personas.a.members["admin"])
+    by_month = client.get(PAGES["inbox"], {**_period(), "grain": "month", "by": "department"})
+    assert by_month.status_code == 200
+    table = by_month.context["tables"]["contacts_per_month_by_department"]
+    totals: dict[str, int] = {}
+    for row in table.rows:
+        assert row["period"].day == 1
+        totals[row["name"]] = totals.get(row["name"], 0) + row["conversations_opened"]
+    assert totals == {"Communications": 2, "Customer Services": 3}
+    months = by_month.context["tables"]["contacts_per_month"].rows
+    assert all(row["period"].day == 1 for row in months) and sum(r["conversations_opened"] for r in months) == 5
+
+    by_day = client.get(PAGES["inbox"], {**_period(), "grain": "day", "by": "platform"})
+    rows = by_day.context["tables"]["contacts_per_day_by_platform"].rows
+    got = {(row["period"], row["name"]): row["conversations_opened"] for row in rows if row["conversations_opened"]}
+    assert got == {(_noon(6).date(), "X"): 1, (_noon(5).date(), "X"): 1, (_noon(4).date(), "Mastodon"): 2,
+                   (_noon(2).date(), "Mastodon"): 1}
+    weekly = client.get(PAGES["inbox"], {**_period(), "grain": "week", "by": "channel", "format": "csv",
+                                         "table": "contacts_per_week_by_channel"})
+    assert weekly.status_code == 200
+    body = _csv(weekly)
+    assert body[0][:2] == ["Week starting", "Channel"]
+    assert sum(int(line[2]) for line in body[1:]) == 5
 
 
 def test_presets_choose_the_period(personas, login):
