@@ -12,12 +12,7 @@ def organisation(request) -> dict:
     return {
         "current_membership": membership,
         "current_organisation": membership.organisation,
-        # A lazy queryset: only pages that render the switcher run it.
-        "other_memberships": Membership.objects.active()
-        .filter(user_id=membership.user_id)
-        .exclude(pk=membership.pk)
-        .select_related("organisation")
-        .order_by("organisation__name"),
+        "other_memberships": _other_memberships(request, membership),
         "nav": {
             "members": membership.can(Capability.MANAGE_MEMBERS),
             "departments": membership.can(Capability.MANAGE_DEPARTMENTS),
@@ -28,3 +23,18 @@ def organisation(request) -> dict:
             "dashboards": membership.can(Capability.VIEW_DASHBOARDS),
         },
     }
+
+
+def _other_memberships(request, membership: Membership):
+    """The organisations to switch to: read with the membership itself (accounts.middleware) when it is still the
+    request's membership, else a lazy queryset."""
+    for_membership, others = getattr(request, "other_memberships", (None, None))
+    if others is not None and for_membership == membership.pk:
+        return others
+    return (
+        Membership.objects.active()
+        .filter(user_id=membership.user_id)
+        .exclude(pk=membership.pk)
+        .select_related("organisation")
+        .order_by("organisation__name")
+    )

@@ -2,6 +2,8 @@
 
 request.membership is the member's Membership in the organisation they are acting in (chosen with the
 organisation switcher and kept in the session), or None. Every scoped read starts from it.
+request.other_memberships is (that membership's id, their other active memberships), read in the same query,
+for the layout's organisation switcher (accounts.context_processors).
 
 Sessions end after the organisation's idle timeout and, whatever the activity, SESSION_COOKIE_AGE
 seconds after sign-in: saving last_seen on each request would otherwise slide the cookie's expiry forever.
@@ -33,10 +35,21 @@ LAST_SEEN_EVERY = 60
 _OPEN_PREFIXES = ("/accounts/", "/invite/", "/static/", "/healthz", "/api/schema/", "/api/docs/", "/api/v1/auth/")
 
 
+def active_memberships(user, organisation_id) -> tuple[Membership | None, list[Membership]]:
+    """The membership to act in (the chosen organisation's, else the first by organisation name) and the user's
+    other active memberships (the layout's organisation switcher), in one query: a person belongs to a few
+    organisations, and reading them all costs no more than reading one, where a second query for the switcher
+    ran on every page."""
+    memberships = list(
+        Membership.objects.active().filter(user=user).select_related("organisation").order_by("organisation__name", "id")
+    )
+    chosen = next((m for m in memberships if m.organisation_id == organisation_id), None) if organisation_id else None
+    chosen = chosen or (memberships[0] if memberships else None)
+    return chosen, [m for m in memberships if m is not chosen]
+
+
 def active_membership(user, organisation_id) -> Membership | None:
-    memberships = Membership.objects.active().filter(user=user).select_related("organisation")
-    chosen = memberships.filter(organisation_id=organisation_id).first() if organisation_id else None
-    return chosen or memberships.order_by("organisation__name", "id").first()
+    return active_memberships(user, organisation_id)[0]
 
 
 class OrganisationMiddleware:
@@ -50,12 +63,14 @@ class OrganisationMiddleware:
             return self.get_response(request)
 
         wanted = request.session.get(SESSION_ORGANISATION)
-        membership = active_membership(user, wanted)
+        membership, others = active_memberships(user, wanted)
         if membership is None:
             # Deactivated everywhere: the session is worthless, end it.
             logout(request)
             return self._refuse(request, "Your account has no active organisation. Ask an admin to invite you.")
         request.membership = membership
+        # Whose other memberships these are: a view that changes request.membership makes them stale.
+        request.other_memberships = (membership.pk, others)
         if wanted != membership.organisation_id:
             if wanted is not None and not request.path.startswith("/api/"):
                 # Their membership there ended (deactivated) while this session went on elsewhere.

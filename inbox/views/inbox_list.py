@@ -27,7 +27,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.timesince import timesince
 from django.views.decorators.http import require_GET, require_POST
 
-from accounts.models import Department, Membership, User
+from accounts.models import Department, Membership
 from accounts.roles import Capability
 from channels_app.models import Channel, Platform
 from inbox import filters, presence
@@ -43,6 +43,15 @@ OVERLAP = timedelta(seconds=30)
 TOKEN_SALT = "inbox.list.updates"
 # Query parameters that are not filters (the live endpoint's own, and paging).
 NOT_FILTERS = ("since", "cursor")
+# The columns a list row reads (_badges, inbox.filters paging keys), its contact's, channel's, department's and
+# assignee's included: the rest of five rows per conversation was read and turned into objects for nothing.
+ROW_FIELDS = (
+    "id", "status", "priority", "flagged", "sentiment", "risk_terms", "waiting_since", "queue_at", "last_message_at",
+    "last_message_preview", "first_response_due_at", "first_responded_at", "resolution_due_at",
+    "contact", "contact__name", "contact__handle", "contact__platform_user_id",
+    "channel", "channel__platform", "channel__handle", "department", "department__name",
+    "assignee", "assignee__full_name", "assignee__email",
+)
 
 
 # ------------------------------------------------------------------------------------------ helpers
@@ -102,7 +111,24 @@ def _read_token(raw: str, membership: Membership) -> dict:
         raise FilterError({"since": "This page is out of date; reload it."}) from None
 
 
-def _badges(rows: list[Conversation], now: datetime, presence_texts: dict[int, str]) -> None:
+def _tag_names(ids: list[int]) -> dict[int, list[str]]:
+    """Each listed conversation's tag names in one query, sorted as the API sorts them (by name, ignoring case).
+
+    Names only: the prefetch (for_list) built a Tag object, a related manager and a queryset per row to show the
+    same names, about a tenth of the page's Python time."""
+    names: dict[int, list[str]] = {pk: [] for pk in ids}
+    if ids:
+        through = Conversation.tags.through.objects.filter(conversation_id__in=ids).order_by()
+        for conversation_id, name in through.values_list("conversation_id", "tag__name"):
+            names[conversation_id].append(name)
+        for listed in names.values():
+            listed.sort(key=str.lower)
+    return names
+
+
+def _badges(
+    rows: list[Conversation], now: datetime, presence_texts: dict[int, str], tag_names: dict[int, list[str]]
+) -> None:
     """What each row shows, computed once here so the template only prints (templates/inbox/list_results.html:
     template filters and method calls per row were most of the page's rendering time)."""
     try:
@@ -112,6 +138,9 @@ def _badges(rows: list[Conversation], now: datetime, presence_texts: dict[int, s
     platforms, statuses, priorities = dict(Platform.choices), dict(ConversationStatus.choices), dict(Priority.choices)
     for row in rows:
         contact, channel = row.contact, row.channel
+        # The id as text once: the template prints it five times per row, and an int goes through number
+        # localisation each time.
+        row.id_text = str(row.pk)
         row.url = url_of.format(row.pk)
         row.contact_text = str(contact)
         row.title = contact.name or contact.handle
@@ -137,10 +166,7 @@ def _badges(rows: list[Conversation], now: datetime, presence_texts: dict[int, s
         else:
             row.due_iso = row.due_text = ""
         row.assignee_text = f"Assigned to {row.assignee}" if row.assignee_id else "Unassigned"
-        # The prefetched tags (for_list) straight from the prefetch cache: row.tags.all() builds a related
-        # manager and a queryset per row only to hand the same list back.
-        cached = getattr(row, "_prefetched_objects_cache", {}).get("tags")
-        row.tag_names = [tag.name for tag in (row.tags.all() if cached is None else cached)]
+        row.tag_names = tag_names[row.pk]
         row.flag_labels = []
         if row.risk_terms:
             row.flag_labels.append("At risk: " + ", ".join(str(t) for t in row.risk_terms))
@@ -151,9 +177,9 @@ def _badges(rows: list[Conversation], now: datetime, presence_texts: dict[int, s
         row.presence_text = presence_texts.get(row.pk, "")
 
 
-def _choices(membership: Membership) -> dict:
-    """The filter form's options, narrowed to what the member can see, in one query (a UNION ALL of the four lists,
-    each numbered in its own order): four small queries were a tenth of the page's time."""
+def _choices(membership: Membership) -> dict[str, list[tuple[str, str]]]:
+    """The filter form's lists as (value, label) pairs, narrowed to what the member can see, in one query (a UNION
+    ALL of the four lists, each numbered in its own order): four small queries were a tenth of the page's time."""
     departments = Department.objects.for_organisation(membership.organisation_id).active()
     if not membership.sees_all_departments:
         departments = departments.filter(pk__in=membership.department_ids)
@@ -178,22 +204,44 @@ def _choices(membership: Membership) -> dict:
         listed(members, "members", [F("user__full_name").asc(), F("user__email").asc()], F("user_id"),
                F("user__full_name"), F("user__email")),
     ]
+    platforms = dict(Platform.choices)
     found: dict[str, list] = {"departments": [], "channels": [], "tags": [], "members": []}
     for kind, position, pk, text, more in parts[0].union(*parts[1:], all=True):
-        if kind == "departments":
-            item = Department(pk=pk, name=text, organisation_id=membership.organisation_id)
-        elif kind == "channels":
-            item = Channel(pk=pk, platform=text, handle=more, organisation_id=membership.organisation_id)
-        elif kind == "tags":
-            item = Tag(pk=pk, name=text, organisation_id=membership.organisation_id)
+        # The labels as str(Channel) and str(User) give them.
+        if kind == "channels":
+            label = f"{platforms.get(text, text)} {more}"
+        elif kind == "members":
+            label = text or more
         else:
-            item = User(pk=pk, full_name=text, email=more)
-        found[kind].append((position, item))
+            label = text
+        found[kind].append((position, str(pk), label))
+    return {kind: [(value, label) for _, value, label in sorted(items)] for kind, items in found.items()}
+
+
+def _filter_options(membership: Membership, params: QueryDict) -> dict[str, list[tuple[str, str, bool]]]:
+    """Each select of the filter form as (value, label, selected) triples, the fixed options included, so the
+    template only prints them: comparing every option with the query parameter in the template (a lookup and a
+    filter per option) cost more than the rest of the form."""
+    found = _choices(membership)
+
+    def options(name: str, pairs, first=(), last=()) -> list[tuple[str, str, bool]]:
+        chosen = params.get(name)
+        return [(str(value), label, str(value) == chosen) for value, label in (*first, *pairs, *last)]
+
+    status = options("status", ConversationStatus.choices, last=[("all", "All")])
     return {
-        **{kind: [item for _, item in sorted(items, key=lambda pair: pair[0])] for kind, items in found.items()},
-        "platforms": Platform.choices,
-        "statuses": ConversationStatus.choices,
-        "priorities": Priority.choices,
+        # "Open (default)" is never marked selected: the form shows it first when no status is chosen.
+        "status": [("", "Open (default)", False), *status],
+        "assignee": options("assignee", found["members"], first=[("", "Anyone"), ("me", "Mine"), ("unassigned", "Unassigned")]),
+        "channel": options("channel", found["channels"], first=[("", "Any channel")]),
+        "platform": options("platform", Platform.choices, first=[("", "Any platform")]),
+        "department": options("department", found["departments"], first=[("", "Any department")]),
+        "tag": options("tag", found["tags"], first=[("", "Any tag")]),
+        "priority": options("priority", Priority.choices, first=[("", "Any priority")]),
+        # The bulk form's assignees: everyone but the member themself (who is "Me").
+        "bulk_assignee": [
+            (value, label, False) for value, label in found["members"] if value != str(membership.user_id)
+        ],
     }
 
 
@@ -211,14 +259,15 @@ def _list_state(request: HttpRequest, flt: ConversationFilter) -> ListState:
     # The fingerprint first: a change landing between the two reads makes the next poll re-render.
     watermark = timezone.now()
     rows_fp = _fingerprint(base, watermark)
-    rows, next_cursor = flt.page(flt.apply(base, membership).for_list())
+    # Only what a row shows and paging reads (ROW_FIELDS); the tags come from _tag_names, not the prefetch.
+    rows, next_cursor = flt.page(flt.apply(base, membership).for_list().prefetch_related(None).only(*ROW_FIELDS))
     # No counts while searching: a common word matches tens of thousands of messages, and counting the matching
     # conversations of each status reads all of them (hundreds of ms on the benchmark's data); the page
     # finds its own rows without that (inbox.filters, ConversationFilter._search_page). The tabs say so.
     counts = None if flt.q else flt.counts(base, membership)
     ids = [row.pk for row in rows]
     texts = _presence_texts(ids, membership.user_id)
-    _badges(rows, watermark, texts)
+    _badges(rows, watermark, texts, _tag_names(ids))
     token = _token(membership, watermark, rows_fp, ids, _presence_fingerprint(texts))
     return ListState(rows=rows, next_cursor=next_cursor, counts=counts, token=token)
 
@@ -279,10 +328,9 @@ def _results_context(request: HttpRequest, flt: ConversationFilter, state: ListS
 def inbox_list(request: HttpRequest) -> HttpResponse:
     membership = request.membership
     context = {
-        "choices": _choices(membership),
+        "options": _filter_options(membership, request.GET),
         "params": request.GET,
         "can_work": membership.can(Capability.WORK_INBOX),
-        "me": request.user,
         "here": request.get_full_path(),
         "first_page_url": reverse("inbox:list") + "?" + _query(request.GET),
     }

@@ -286,6 +286,38 @@ def test_query_count_does_not_grow_with_rows(personas, agent, client, django_ass
         assert len(ids(client.get(LIST))) == 50
 
 
+def test_row_tags_are_listed_by_name_ignoring_case(personas, agent, client):
+    conversation = make_conversation(personas.a)
+    for name in ("zebra crossing", "Apple", "mango"):
+        conversation.tags.add(Tag.objects.create(organisation=personas.a.organisation, name=name))
+    html = client.get(LIST).content.decode()
+    positions = [html.index(f"Tag: {name}<") for name in ("Apple", "mango", "zebra crossing")]
+    assert positions == sorted(positions)
+
+
+def test_filter_form_marks_the_chosen_options_and_offers_only_this_organisations(personas, agent, client):
+    channel = make_channel(personas.a, "Customer Services", platform="mastodon", handle="@council")
+    tag = Tag.objects.create(organisation=personas.a.organisation, name="Potholes")
+    Tag.objects.create(organisation=personas.b.organisation, name="Elsewhere")
+    admin_user = personas.a.members["admin"].user
+    params = {"status": "all", "assignee": admin_user.pk, "channel": channel.pk, "tag": tag.pk, "priority": "3",
+              "platform": "mastodon"}
+    html = client.get(LIST, params).content.decode()
+    assert '<option value="all" selected>All</option>' in html
+    assert f'<option value="{admin_user.pk}" selected>{admin_user}</option>' in html
+    assert f'<option value="{channel.pk}" selected>Mastodon @council</option>' in html
+    assert f'<option value="{tag.pk}" selected>Potholes</option>' in html
+    assert '<option value="3" selected>Urgent</option>' in html
+    assert '<option value="mastodon" selected>Mastodon</option>' in html
+    assert '<option value="">Open (default)</option>' in html
+    assert "Elsewhere" not in html
+    # The bulk form offers everyone but the member themself, who is "Me"; nothing is pre-selected there.
+    bulk = html[html.index('id="bulk-assignee"'):]
+    bulk = bulk[: bulk.index("</select>")]
+    assert f'value="{agent.user.pk}"' not in bulk and f'<option value="{admin_user.pk}">{admin_user}</option>' in bulk
+    assert " selected" not in bulk
+
+
 # ------------------------------------------------------------------------------------- row content
 def test_rows_show_flags_overdue_priority_tags_assignee_and_presence(personas, agent, client):
     at_risk = make_conversation(

@@ -25,11 +25,12 @@ LIST_QUERIES = 7
 # query when the walk found less than a page.
 SEARCH_LIST_QUERIES = LIST_QUERIES + 1
 DEEP_PAGE_QUERIES = 6
-# The inbox page (session sign-in): session, user, membership, the member's departments (4); the filter form's
-# choices in one query; the live list's fingerprint, page, tags prefetch and status counts (4); the layout: other
-# organisations to switch to and the unread notifications (2). No session write: last_seen is written at most once
-# a minute (accounts.middleware), so a page view right after another writes nothing.
-PAGE_QUERIES = 11
+# The inbox page (session sign-in): session, user, the member's memberships (the acting one and the others the
+# layout's switcher offers, one query: accounts.middleware), the member's departments (4); the filter form's choices
+# in one query; the live list's fingerprint, page, tag names and status counts (4); the layout's unread
+# notifications (1). No session write: last_seen is written at most once a minute (accounts.middleware), so a page
+# view right after another writes nothing.
+PAGE_QUERIES = 10
 DETAIL_QUERIES = 6
 TIMELINE_QUERIES = 6
 
