@@ -419,7 +419,10 @@ def _load_organisation(cursor, rng, now, ids, org_id, members, channels, n_conve
             conversation_id = _take(ids, "inbox_conversation")
             # 1, 3, 5, 7 or 9 messages: five on average.
             count = 1 + 2 * (n % 5)
-            created = now - timedelta(minutes=rng.randint(60, 90 * 24 * 60))
+            # The gaps between its messages first, so the last one is still in the past: a data set with messages
+            # "from the future" would make the list's live-update check read them on every request.
+            gaps = [rng.randint(1, 600) for _ in range(count - 1)]
+            created = now - timedelta(minutes=sum(gaps) + rng.randint(60, 90 * 24 * 60))
             roll = rng.random()
             status = "open" if roll < 0.55 else "pending" if roll < 0.7 else "closed"
             flagged = rng.random() < 0.05
@@ -451,8 +454,9 @@ def _load_organisation(cursor, rng, now, ids, org_id, members, channels, n_conve
                     text, None if outbound else contact_id, (assignee or admin) if outbound else None,
                     "", "", at, at, score, flagged and not outbound and m == 0,
                 ))
-                at = at + timedelta(minutes=rng.randint(1, 600))
-            last_at = at - timedelta(minutes=1)
+                if m < count - 1:
+                    at = at + timedelta(minutes=gaps[m])
+            last_at = at
             waiting = last_inbound if status != "closed" and count % 3 != 0 else None
             due = (waiting + timedelta(hours=1)) if waiting else None
             conversations.append((
