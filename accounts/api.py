@@ -233,16 +233,14 @@ class MemberViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, OrgScopedV
         serializer = self.get_serializer(member, data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        # One PATCH is one change: a refused deactivation must not leave the role change applied.
-        with transaction.atomic():
-            if "role" in data or "departments" in data:
-                member = services.member_update(
-                    actor=self.membership,
-                    membership=member,
-                    role=data.get("role", member.role),
-                    departments=data.get("departments"),  # not sent: left as they are
-                )
-            if "is_active" in data:
-                member = services.member_set_active(actor=self.membership, membership=member, active=data["is_active"])
+        # One PATCH is one change, one audit event: role, departments and active state in one service call
+        # (a part not sent is left as it is), so a refused deactivation leaves no role change applied either.
+        member = services.member_update(
+            actor=self.membership,
+            membership=member,
+            role=data.get("role"),
+            departments=data.get("departments"),
+            active=data.get("is_active"),
+        )
         return Response(self.get_serializer(self.get_queryset().get(pk=member.pk)).data)
 

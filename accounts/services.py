@@ -232,16 +232,8 @@ def invitation_create(*, actor: Membership, email: str, role: str, departments) 
                 .order_by("pk")
             )
             now = timezone.now()
-            for old in superseded:
-                Invitation.objects.filter(pk=old.pk).update(revoked_at=now, token_encrypted="")
-                record(
-                    organisation=actor.organisation,
-                    event_type=EventType.INVITATION_REVOKED,
-                    actor=actor.user,
-                    target=old,
-                    target_repr=old.email,
-                    changes={"reason": "replaced by a new invitation"},
-                )
+            replaced = [old.pk for old in superseded]
+            Invitation.objects.filter(pk__in=replaced).update(revoked_at=now, token_encrypted="")
             invitation = Invitation.objects.create(
                 organisation_id=actor.organisation_id,
                 email=email,
@@ -258,7 +250,9 @@ def invitation_create(*, actor: Membership, email: str, role: str, departments) 
                 actor=actor.user,
                 target=invitation,
                 target_repr=email,
-                changes={"email": email, "role": role, "departments": _department_names(departments)},
+                # One action, one event (issue 6 §1): the earlier open invitations it revoked are named here.
+                changes={"email": email, "role": role, "departments": _department_names(departments),
+                         **({"replaced_invitations": replaced} if replaced else {})},
             )
             # Only ids travel through the broker; the task decrypts the link itself.
             invitation_id, organisation_id = invitation.pk, actor.organisation_id
@@ -397,47 +391,69 @@ def _active_admin_count(organisation_id: int) -> int:
     return Membership.objects.filter(organisation_id=organisation_id, role=Role.ADMIN, is_active=True).count()
 
 
-def member_update(*, actor: Membership, membership: Membership, role: str, departments=None) -> Membership:
-    """departments=None leaves them as they are, even one archived since (only new choices must be live)."""
+def member_update(
+    *, actor: Membership, membership: Membership, role: str | None = None, departments=None, active: bool | None = None
+) -> Membership:
+    """One change of a member (a form saved, one PATCH): role, departments and active state, written together
+    with ONE audit event (issue 6 §1). None leaves a part as it is; departments=None keeps them even when one
+    was archived since (only new choices must be live)."""
     _require(actor, Capability.MANAGE_MEMBERS)
     _same_organisation(actor, membership)
-    if role not in Role.values:
+    if role is not None and role not in Role.values:
         raise ValidationError({"role": "Choose a role."})
+    if active is False and membership.pk == actor.pk:
+        raise ValidationError("You cannot deactivate yourself.")
     with transaction.atomic():
         membership = Membership.objects.select_for_update().get(pk=membership.pk)
-        if membership.role == Role.ADMIN and role != Role.ADMIN and _active_admin_count(actor.organisation_id) <= 1:
-            raise ValidationError({"role": "The organisation needs at least one active admin."})
         old_role = membership.role
+        role = old_role if role is None else role
+        if old_role == Role.ADMIN and role != Role.ADMIN and _active_admin_count(actor.organisation_id) <= 1:
+            raise ValidationError({"role": "The organisation needs at least one active admin."})
+        deactivating = active is False and membership.is_active
+        if deactivating and role == Role.ADMIN and _active_admin_count(actor.organisation_id) <= 1:
+            raise ValidationError("The organisation needs at least one active admin.")
         current = list(membership.departments.all())
         current_ids = frozenset(d.pk for d in current)
         if departments is None:
             departments = current
         else:
             departments = _clean_departments(actor.organisation_id, departments, keep=current_ids)
-        # Compared by id: an archived department and a live one may share a name.
-        departments_changed = {d.pk for d in departments} != current_ids
+        changes: dict = {}
         if role != old_role:
             membership.role = role
             membership.save(update_fields=["role"])
-            record(
-                organisation=actor.organisation,
-                event_type=EventType.MEMBER_ROLE_CHANGED,
-                actor=actor.user,
-                target=membership,
-                target_repr=membership.user.label,
-                changes={"role": {"from": old_role, "to": role}},
-            )
-        if departments_changed:
+            changes["role"] = {"from": old_role, "to": role}
+        # Compared by id: an archived department and a live one may share a name.
+        if {d.pk for d in departments} != current_ids:
             membership.departments.set(departments)
+            changes["departments"] = {"from": _department_names(current), "to": _department_names(departments)}
+        if active is not None and active != membership.is_active:
+            membership.is_active = active
+            membership.deactivated_at = None if active else timezone.now()
+            membership.save(update_fields=["is_active", "deactivated_at"])
+            changes["active"] = {"from": not active, "to": active}
+            if not active:
+                # At once: this organisation's API tokens stop working, and so do their sessions unless the
+                # person still works in another organisation (OrganisationMiddleware then moves those
+                # sessions to that organisation on their next request).
+                _end_tokens(membership.user, actor.organisation_id)
+                ended = 0 if _active_elsewhere(membership.user, actor.organisation_id) else _end_sessions(membership.user)
+                changes["sessions_ended"] = ended
+        if changes:
+            # The event is named after the weightiest part; its changes carry every part of the one save.
+            if "active" in changes:
+                event_type = EventType.MEMBER_REACTIVATED if active else EventType.MEMBER_DEACTIVATED
+            elif "role" in changes:
+                event_type = EventType.MEMBER_ROLE_CHANGED
+            else:
+                event_type = EventType.MEMBER_DEPARTMENTS_CHANGED
             record(
                 organisation=actor.organisation,
-                event_type=EventType.MEMBER_DEPARTMENTS_CHANGED,
+                event_type=event_type,
                 actor=actor.user,
                 target=membership,
                 target_repr=membership.user.label,
-                changes={
-                    "departments": {"from": _department_names(current), "to": _department_names(departments)},
-                },
+                changes=changes,
             )
     membership.__dict__.pop("department_ids", None)
     return membership
@@ -473,36 +489,8 @@ def end_sessions_and_tokens(user: User, organisation_id: int | None = None) -> i
 
 
 def member_set_active(*, actor: Membership, membership: Membership, active: bool) -> Membership:
-    _require(actor, Capability.MANAGE_MEMBERS)
-    _same_organisation(actor, membership)
-    if not active and membership.pk == actor.pk:
-        raise ValidationError("You cannot deactivate yourself.")
-    with transaction.atomic():
-        locked = Membership.objects.select_for_update().get(pk=membership.pk)
-        if locked.is_active == active:
-            return locked
-        if not active and locked.role == Role.ADMIN and _active_admin_count(actor.organisation_id) <= 1:
-            raise ValidationError("The organisation needs at least one active admin.")
-        locked.is_active = active
-        locked.deactivated_at = None if active else timezone.now()
-        locked.save(update_fields=["is_active", "deactivated_at"])
-        ended = 0
-        if not active:
-            # At once: this organisation's API tokens stop working, and so do their sessions unless the
-            # person still works in another organisation (OrganisationMiddleware then moves those
-            # sessions to that organisation on their next request).
-            _end_tokens(locked.user, actor.organisation_id)
-            if not _active_elsewhere(locked.user, actor.organisation_id):
-                ended = _end_sessions(locked.user)
-        record(
-            organisation=actor.organisation,
-            event_type=EventType.MEMBER_REACTIVATED if active else EventType.MEMBER_DEACTIVATED,
-            actor=actor.user,
-            target=locked,
-            target_repr=locked.user.label,
-            changes={"active": {"from": not active, "to": active}, **({} if active else {"sessions_ended": ended})},
-        )
-    return locked
+    """Deactivate or reactivate a member (the list's button): member_update with only the active state."""
+    return member_update(actor=actor, membership=membership, active=active)
 
 
 # -------------------------------------------------------------------------------------------- two-factor
@@ -734,21 +722,15 @@ def organisation_create(
         organisation = Organisation(name=name, slug=slug, two_factor_policy=two_factor_policy)
         organisation.full_clean()
         organisation.save()
+        departments = [Department.objects.create(organisation=organisation, name=n) for n in department_names]
+        # One action, one event (issue 6 §1): the first departments are part of the organisation's creation.
         record(
             organisation=organisation,
             event_type=EventType.ORGANISATION_CREATED,
             target=organisation,
-            changes={"name": name, "slug": slug, "two_factor_policy": two_factor_policy},
+            changes={"name": name, "slug": slug, "two_factor_policy": two_factor_policy,
+                     "departments": [{"id": d.pk, "name": d.name} for d in departments]},
         )
-        for department_name in department_names:
-            department = Department.objects.create(organisation=organisation, name=department_name)
-            record(
-                organisation=organisation,
-                department=department,
-                event_type=EventType.DEPARTMENT_CREATED,
-                target=department,
-                changes={"name": {"from": None, "to": department_name}},
-            )
     return organisation
 
 

@@ -24,6 +24,10 @@ that was down at commit) is replaced when the lease runs out.
 
 When every target of a post is sent or failed, the post is finished (published, partly published or failed) in the
 same transaction as its last target, under the post's row lock so two targets finishing at once finish it once.
+
+One step, one audit event (issue 6 §1): the last target's event (post.target_published, post.target_failed,
+post.target_reconciled) carries the post's new status as `post_status` (from/to) and each channel's outcome as
+`post_channels`; post.finished is written only when the stuck sweeper finishes a post on its own.
 """
 
 from __future__ import annotations
@@ -197,6 +201,8 @@ def post_claim(post_id: int, *, now: datetime | None = None) -> bool:
         target_ids = list(pending.values_list("pk", flat=True))
         channels = list(PublishTarget.objects.filter(post=post).values_list("channel__platform", "channel__handle"))
         post.status = to
+        # A post with no target left to publish finishes at once, in this step and its one event.
+        finished = _finish_if_done(post)
         _audit_post(post, EventType.POST_PUBLISHING, {
             "status": {"from": PostStatus.SCHEDULED, "to": to},
             "scheduled_at": post.scheduled_at.isoformat(),
@@ -204,9 +210,9 @@ def post_claim(post_id: int, *, now: datetime | None = None) -> bool:
             "revision": revision.number,
             "hash": revision.content_hash,
             "channels": [f"{platform} {handle}" for platform, handle in channels],
+            **(finished or {}),
         })
         _enqueue_publish(target_ids)
-        _finish_if_done(post)
     return True
 
 
@@ -286,12 +292,12 @@ def target_mark_sent(target: PublishTarget, platform_id: str, url: str, *, recon
                      platform_id=platform_id, platform_url=(url or "")[:1000], published_at=now, last_error="",
                      next_attempt_at=None):
             return False
-        changes = {"platform_id": platform_id, "url": target.platform_url, "attempts": target.attempts}
+        changes = {"platform_id": platform_id, "url": target.platform_url, "attempts": target.attempts,
+                   **(_finish_if_done(post) or {})}
         if reconciled:
             _audit_target(target, EventType.TARGET_RECONCILED, {**changes, "outcome": "found on the platform: sent"})
         else:
             _audit_target(target, EventType.TARGET_PUBLISHED, changes)
-        _finish_if_done(post)
     return True
 
 
@@ -309,8 +315,9 @@ def target_mark_failed(target: PublishTarget, reason: str, *, from_states: Itera
         post = _lock_post(target)
         if not _move(target, from_states, state=TargetState.FAILED, last_error=reason[:500], next_attempt_at=None):
             return False
-        _audit_target(target, EventType.TARGET_FAILED, {"reason": reason[:500], "attempts": target.attempts})
-        _finish_if_done(post)
+        _audit_target(target, EventType.TARGET_FAILED, {
+            "reason": reason[:500], "attempts": target.attempts, **(_finish_if_done(post) or {}),
+        })
     return True
 
 
@@ -329,13 +336,16 @@ def target_release(target: PublishTarget, reason: str, *, at: datetime, refund_a
     return True
 
 
-def _finish_if_done(post: Post) -> bool:
-    """publishing → published | partly_published | failed once every target is sent or failed (post locked)."""
+def _finish_if_done(post: Post) -> dict | None:
+    """publishing → published | partly_published | failed once every target is sent or failed (post locked).
+
+    Returns what finishing changed, for the caller's one audit event (None when the post is not finished now):
+    {"post_status": {"from": "publishing", "to": ...}, "post_channels": {"<platform> <handle>": outcome}}."""
     if post.status != PostStatus.PUBLISHING:
-        return False
+        return None
     targets = list(PublishTarget.objects.filter(post=post).select_related("channel").order_by("pk"))
     if any(t.state not in TERMINAL for t in targets):
-        return False
+        return None
     sent = [t for t in targets if t.state == TargetState.SENT]
     failed = [t for t in targets if t.state == TargetState.FAILED]
     transition_for("finish_publishing", post.status)
@@ -347,18 +357,18 @@ def _finish_if_done(post: Post) -> bool:
     if not Post.objects.filter(pk=post.pk, status=PostStatus.PUBLISHING).update(
         status=to, updated_at=now, published_at=now if sent else None
     ):
-        return False
+        return None
     post.status = to
-    _audit_post(post, EventType.POST_FINISHED, {
-        "status": {"from": PostStatus.PUBLISHING, "to": to},
-        "channels": {
+    finished = {
+        "post_status": {"from": PostStatus.PUBLISHING, "to": to},
+        "post_channels": {
             f"{t.channel.platform} {t.channel.handle}": (
                 {"state": t.state, "url": t.platform_url} if t.state == TargetState.SENT
                 else {"state": t.state, "reason": t.last_error}
             )
             for t in targets
         },
-    })
+    }
     if to == PostStatus.PUBLISHED:
         text, kind = f"“{post.title}” was published on {_names(sent)}", "published"
     elif to == PostStatus.PARTLY_PUBLISHED:
@@ -368,7 +378,7 @@ def _finish_if_done(post: Post) -> bool:
         reason = f": {failed[0].last_error}" if failed else ": it had no channels"
         text, kind = f"“{post.title}” could not be published{reason}", "failed"
     services.notify(post, [post.author], text, kind=kind)
-    return True
+    return finished
 
 
 def _names(targets: list[PublishTarget]) -> str:
@@ -510,9 +520,11 @@ def reconcile(target_id: int) -> str:
             reason = target.last_error.removeprefix(f"{DUPLICATE_MARK}: ")
             if not _move(target, [TargetState.UNKNOWN], state=TargetState.FAILED, last_error=reason[:500]):
                 return "nothing to do"
-            _audit_target(target, EventType.TARGET_RECONCILED, {"outcome": "not found, failed", "reason": reason})
-            _audit_target(target, EventType.TARGET_FAILED, {"reason": reason, "attempts": target.attempts})
-            _finish_if_done(post)
+            # One step, one event: the reconciliation that fails this channel (and maybe finishes the post).
+            _audit_target(target, EventType.TARGET_RECONCILED, {
+                "outcome": "not found, failed", "reason": reason, "attempts": target.attempts,
+                "state": {"from": TargetState.UNKNOWN, "to": TargetState.FAILED}, **(_finish_if_done(post) or {}),
+            })
             return "failed"
         now = timezone.now()
         if not _move(target, [TargetState.UNKNOWN], state=TargetState.PENDING, next_attempt_at=now + LEASE):
@@ -559,5 +571,9 @@ def sweep_stuck(*, now: datetime | None = None) -> dict[str, int]:
     for post_id in unfinished.values_list("pk", flat=True):
         with transaction.atomic():
             post = Post.objects.select_for_update().filter(pk=post_id).first()
-            finished += bool(post and _finish_if_done(post))
+            done = _finish_if_done(post) if post else None
+            if done:
+                # The sweeper's own step (no target moved in it): post.finished is its one event.
+                _audit_post(post, EventType.POST_FINISHED, {"status": done["post_status"], "channels": done["post_channels"]})
+                finished += 1
     return {"stuck": stuck, "reconcile": len(unknown_ids), "finished": finished}

@@ -76,15 +76,26 @@ class IngestResult:
 
 @dataclass(frozen=True)
 class Malformed:
-    """An item a caller could not even turn into an InboundItem (a webhook event it could not parse)."""
+    """An item a caller could not even turn into an InboundItem (a webhook event it could not parse).
+
+    `error` is the whole story for the admins' quarantine list and may quote the payload (it stays on the
+    QuarantinedItem row, which erasure redacts). `summary` and `error_class` are all the append-only
+    inbox.quarantined event says of it: they must hold no value taken from the payload."""
 
     raw: Any
     error: str
     platform_id: str = ""
+    summary: str = "unreadable platform event"
+    error_class: str = ""
 
 
 class _Invalid(ValueError):
-    pass
+    """A failed check. `summary` is the message without any value of the item in it (the audit event's words)."""
+
+    def __init__(self, message: str, *, summary: str | None = None, error_class: str = "") -> None:
+        super().__init__(message)
+        self.summary = message if summary is None else summary
+        self.error_class = error_class
 
 
 @dataclass
@@ -139,12 +150,12 @@ def _link(value: Any) -> str:
 
 def _check(item: Any) -> _Item:
     if isinstance(item, Malformed):
-        raise _Invalid(item.error)
+        raise _Invalid(item.error, summary=item.summary, error_class=item.error_class)
     if not isinstance(item, InboundItem):
         raise _Invalid(f"not an inbound item ({type(item).__name__})")
     platform_id = _identifier(item.platform_id, "platform id")
     if item.kind not in KINDS:
-        raise _Invalid(f"unknown kind {item.kind!r}: expected one of {', '.join(sorted(KINDS))}")
+        raise _Invalid(f"unknown kind {item.kind!r}: expected one of {', '.join(sorted(KINDS))}", summary="unknown kind")
     created_at = item.created_at
     if not isinstance(created_at, datetime):
         raise _Invalid("created_at is missing or not a date and time")
@@ -208,15 +219,16 @@ def ingest(channel: Channel, items: list, *, source: str = "poll") -> IngestResu
         now = timezone.now()
 
         valid: dict[str, _Item] = {}
-        broken: list[tuple[Any, str]] = []
+        # (item, error for the quarantine row, summary and error class for the audit event)
+        broken: list[tuple[Any, str, str, str]] = []
         for item in items:
             try:
                 checked = _check(item)
             except _Invalid as exc:
-                broken.append((item, str(exc)))
+                broken.append((item, str(exc), exc.summary, exc.error_class))
                 continue
             except (TypeError, ValueError, AttributeError) as exc:
-                broken.append((item, f"unreadable item: {exc}"))
+                broken.append((item, f"unreadable item: {exc}", "unreadable item", type(exc).__name__))
                 continue
             if checked.platform_id in valid:
                 result.duplicates += 1
@@ -296,40 +308,47 @@ def _after_commit(channel_id: int, conversation_ids: list[int]) -> None:
 
 
 # ------------------------------------------------------------------------------------------- steps
-def _quarantine(channel: Channel, department_id: int, broken: list[tuple[Any, str]], source: str, now: datetime) -> int:
+def _quarantine(
+    channel: Channel, department_id: int, broken: list[tuple[Any, str, str, str]], source: str, now: datetime
+) -> int:
     """Malformed items kept whole for admins; an item already waiting in quarantine is not added again (the
-    overlap window re-reads the same malformed item every poll)."""
+    overlap window re-reads the same malformed item every poll).
+
+    The error, which may quote the payload (a parse error's message), stays on the QuarantinedItem row, where
+    erasure can redact it; the append-only audit event names each item's error only by its summary and class."""
     if not broken:
         return 0
+    # (row, what the audit event may say of its error)
     rows = [
-        QuarantinedItem(organisation_id=channel.organisation_id, channel_id=channel.pk, source=source,
-                        platform_message_id=_claimed_id(item), raw=_raw_of(item), error=error[:1000], created_at=now)
-        for item, error in broken
+        (QuarantinedItem(organisation_id=channel.organisation_id, channel_id=channel.pk, source=source,
+                         platform_message_id=_claimed_id(item), raw=_raw_of(item), error=error[:1000], created_at=now),
+         {"error": summary[:200], **({"error_class": error_class[:100]} if error_class else {})})
+        for item, error, summary, error_class in broken
     ]  # fmt: skip
     waiting = QuarantinedItem.objects.unresolved().filter(channel_id=channel.pk)
-    with_ids = {r.platform_message_id for r in rows if r.platform_message_id}
+    with_ids = {r.platform_message_id for r, _said in rows if r.platform_message_id}
     known_ids = set(waiting.filter(platform_message_id__in=with_ids).values_list("platform_message_id", flat=True))
     known_raw: list = []
-    if any(not r.platform_message_id for r in rows):
+    if any(not r.platform_message_id for r, _said in rows):
         known_raw = list(waiting.filter(platform_message_id="").order_by("-id").values_list("raw", flat=True)[:500])
     keep, seen = [], set()
-    for row in rows:
+    for row, said in rows:
         key = row.platform_message_id or json.dumps(row.raw, sort_keys=True)
         if key in seen or row.platform_message_id in known_ids or (not row.platform_message_id and row.raw in known_raw):
             continue
         seen.add(key)
-        keep.append(row)
+        keep.append((row, said))
     if not keep:
         return 0
-    QuarantinedItem.objects.bulk_create(keep)
-    logger.warning("Quarantined %d inbound item(s) from channel %s: %s", len(keep), channel.pk, keep[0].error)
+    QuarantinedItem.objects.bulk_create([row for row, _said in keep])
+    logger.warning("Quarantined %d inbound item(s) from channel %s: %s", len(keep), channel.pk, keep[0][1]["error"])
     record(
         organisation=channel.organisation_id,
         department=department_id,
         event_type=EventType.INBOUND_QUARANTINED,
         target=channel,
         changes={"count": len(keep), "source": source,
-                 "items": [{"id": r.platform_message_id, "error": r.error[:200]} for r in keep[:20]]},
+                 "items": [{"id": row.platform_message_id, **said} for row, said in keep[:20]]},
     )
     return len(keep)
 

@@ -570,8 +570,11 @@ def reconcile(reply_id: int) -> str:
             reason = reply.last_error.removeprefix(f"{DUPLICATE_MARK}: ")
             if not _move(reply, [ReplyState.UNKNOWN], state=ReplyState.FAILED, last_error=reason[:500]):
                 return "nothing to do"
-            _audit(reply, EventType.REPLY_RECONCILED, {**_describe(reply), "outcome": "not found, failed", "reason": reason})
-            _audit(reply, EventType.REPLY_FAILED, {**_describe(reply), "reason": reason, "attempts": reply.attempts})
+            # One step, one event (issue 6 §1): the reconciliation that fails the reply says so itself.
+            _audit(reply, EventType.REPLY_RECONCILED, {
+                **_describe(reply), "outcome": "not found, failed", "reason": reason, "attempts": reply.attempts,
+                "state": {"from": ReplyState.UNKNOWN, "to": ReplyState.FAILED},
+            })
             return "failed"
         if not _move(reply, [ReplyState.UNKNOWN], state=ReplyState.PENDING):
             return "nothing to do"

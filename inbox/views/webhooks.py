@@ -220,7 +220,12 @@ def facebook(request: HttpRequest) -> HttpResponse:
             try:
                 item = read_change(event, account_id, entry.get("time")) if kind == "change" else _messaging(event, account_id)
             except UNREADABLE as exc:
-                by_account[account_id].append(Malformed(raw=event, error=f"Unreadable {platform} {kind}: {exc!r}"[:500]))
+                # The exception may quote the payload: it stays on the quarantined row, the audit event gets only
+                # the summary and the exception's class.
+                by_account[account_id].append(Malformed(
+                    raw=event, error=f"Unreadable {platform} {kind}: {exc!r}"[:500],
+                    summary=f"Unreadable {platform} {kind}", error_class=type(exc).__name__,
+                ))
                 continue
             if item is not None:
                 by_account[account_id].append(item)
@@ -304,7 +309,8 @@ def x(request: HttpRequest) -> HttpResponse:
         try:
             item = _x_tweet(event, for_user) if kind == "tweet" else _x_dm(event, for_user, users)
         except UNREADABLE as exc:
-            items.append(Malformed(raw=event, error=f"Unreadable X {kind} event: {exc!r}"[:500]))
+            items.append(Malformed(raw=event, error=f"Unreadable X {kind} event: {exc!r}"[:500],
+                                   summary=f"Unreadable X {kind} event", error_class=type(exc).__name__))
             continue
         if item is not None:
             items.append(item)

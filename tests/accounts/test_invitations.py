@@ -200,7 +200,7 @@ def test_the_task_does_not_send_another_organisations_invitation(personas):
 
 
 # ------------------------------------------------------------------------- one open invitation per address
-def test_a_new_invitation_revokes_every_earlier_open_one_expired_or_not_and_records_each(personas):
+def test_a_new_invitation_revokes_every_earlier_open_one_expired_or_not_and_names_them_in_its_event(personas):
     expired, expired_token = invite(personas, role="viewer")
     Invitation.objects.filter(pk=expired.pk).update(expires_at=timezone.now() - timedelta(days=1))
     # Different case, same address.
@@ -210,10 +210,13 @@ def test_a_new_invitation_revokes_every_earlier_open_one_expired_or_not_and_reco
 
     statuses = {i.pk: (i.revoked_at is not None, i.token_encrypted) for i in Invitation.objects.all()}
     assert statuses == {expired.pk: (True, ""), pending.pk: (True, ""), newest.pk: (False, statuses[newest.pk][1])}
-    revoked = AuditEvent.objects.filter(event_type=EventType.INVITATION_REVOKED).order_by("id")
-    assert [e.target_id for e in revoked] == [str(expired.pk), str(pending.pk)]
-    assert all(e.actor == personas.a.members["admin"].user for e in revoked)
-    assert all(e.changes == {"reason": "replaced by a new invitation"} for e in revoked)
+    # One action, one event (issue 6 §1): the new invitation's event names the ones it replaced.
+    assert not AuditEvent.objects.filter(event_type=EventType.INVITATION_REVOKED).exists()
+    sent = {e.target_id: e for e in AuditEvent.objects.filter(event_type=EventType.INVITATION_SENT)}
+    assert "replaced_invitations" not in sent[str(expired.pk)].changes
+    assert sent[str(pending.pk)].changes["replaced_invitations"] == [expired.pk]
+    assert sent[str(newest.pk)].changes["replaced_invitations"] == [pending.pk]
+    assert all(e.actor == personas.a.members["admin"].user for e in sent.values())
     assert Client().get(reverse("accounts:invitation_accept", args=[pending_token])).status_code == 410
 
 

@@ -173,7 +173,7 @@ def test_departments_can_be_emptied(personas, api_for):
     assert _state(viewer)[2] == []
 
 
-def test_role_and_departments_in_one_patch_record_two_events(personas, api_for):
+def test_role_and_departments_in_one_patch_record_one_event(personas, api_for):
     agent = personas.a.members["agent"]
 
     response = api_for(personas.a.members["admin"]).patch(
@@ -184,10 +184,11 @@ def test_role_and_departments_in_one_patch_record_two_events(personas, api_for):
 
     assert response.status_code == 200
     assert _state(agent) == ("editor", True, ["Communications"])
-    assert sorted(_member_events(agent).values_list("event_type", flat=True)) == [
-        EventType.MEMBER_DEPARTMENTS_CHANGED,
-        EventType.MEMBER_ROLE_CHANGED,
-    ]
+    # One request, one event (issue 6 §1): member.role_changed, naming the departments too.
+    [event] = _member_events(agent)
+    assert event.event_type == EventType.MEMBER_ROLE_CHANGED
+    assert event.changes == {"role": {"from": "agent", "to": "editor"},
+                             "departments": {"from": ["Customer Services"], "to": ["Communications"]}}
 
 
 def test_changing_only_the_role_keeps_a_department_archived_since(personas, api_for):

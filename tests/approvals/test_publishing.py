@@ -80,6 +80,11 @@ def events(post) -> list[str]:
                 .order_by("id").values_list("event_type", flat=True))
 
 
+def finishing(post) -> AuditEvent:
+    """The one event that finished the post: the last channel's own event, carrying the post's new status."""
+    return AuditEvent.objects.for_target("approvals.post", post.pk).get(changes__has_key="post_status")
+
+
 def sweep(now=None) -> int:
     with acting(ActionContext(system_actor="system: tests")):
         return publishing.sweep_due(now)
@@ -108,10 +113,15 @@ def test_due_post_goes_out_once_on_x_mastodon_and_facebook_with_ids_and_links(pe
     assert sweep() == 0
     assert publish_target(targets(post)["x"].pk) == "not claimed"
     assert len(copies(sim, "x", text)) == 1
-    assert events(post)[-5:] == [EventType.POST_PUBLISHING, EventType.TARGET_PUBLISHED, EventType.TARGET_PUBLISHED,
-                                 EventType.TARGET_PUBLISHED, EventType.POST_FINISHED]
-    finished = AuditEvent.objects.get(event_type=EventType.POST_FINISHED, target_id=str(post.pk))
-    assert finished.changes["status"] == {"from": "publishing", "to": "published"}
+    # One event per step: the last channel's post.target_published also says the post is now published.
+    assert events(post)[-4:] == [EventType.POST_PUBLISHING, EventType.TARGET_PUBLISHED, EventType.TARGET_PUBLISHED,
+                                 EventType.TARGET_PUBLISHED]
+    assert EventType.POST_FINISHED not in events(post)
+    finished = finishing(post)
+    assert finished.event_type == EventType.TARGET_PUBLISHED
+    assert finished.changes["post_status"] == {"from": "publishing", "to": "published"}
+    assert set(finished.changes["post_channels"]) == {f"{t.channel.platform} {t.channel.handle}" for t in targets(post).values()}
+    assert all(c["state"] == "sent" and c["url"].startswith("http") for c in finished.changes["post_channels"].values())
     assert finished.actor_label == "system: publish_target"
     note = Notification.objects.filter(user=a.user("editor")).order_by("-id").first()
     assert "was published on" in note.text and note.link == f"/posts/{post.pk}/"
@@ -192,9 +202,9 @@ def test_permanent_failure_on_one_channel_fails_it_with_the_platforms_reason_whi
     x.refresh_from_db()
     assert x.status == ChannelStatus.NEEDS_REAUTH
     assert copies(sim, "x", text) == [] and len(copies(sim, "mastodon", text)) == 1
-    finished = AuditEvent.objects.get(event_type=EventType.POST_FINISHED, target_id=str(post.pk))
-    assert finished.changes["status"]["to"] == "partly_published"
-    assert EventType.TARGET_FAILED in events(post)
+    finished = finishing(post)
+    assert finished.changes["post_status"] == {"from": "publishing", "to": "partly_published"}
+    assert EventType.TARGET_FAILED in events(post) and EventType.POST_FINISHED not in events(post)
     note = Notification.objects.filter(user=a.user("editor")).order_by("-id").first()
     assert "failed on X" in note.text
 
@@ -207,6 +217,8 @@ def test_every_channel_failing_fails_the_post(personas, sim):
     assert publish_all(post) == {"x": "failed"}
     post.refresh_from_db()
     assert post.status == PostStatus.FAILED and post.published_at is None
+    assert events(post)[-2:] == [EventType.POST_PUBLISHING, EventType.TARGET_FAILED]
+    assert finishing(post).changes["post_status"] == {"from": "publishing", "to": "failed"}
 
 
 def test_platform_refusing_a_duplicate_is_checked_then_fails_that_channel(personas, sim):
@@ -222,6 +234,13 @@ def test_platform_refusing_a_duplicate_is_checked_then_fails_that_channel(person
     assert post.status == PostStatus.PARTLY_PUBLISHED
     assert "duplicate" in targets(post)["x"].last_error.lower()
     assert copies(sim, "x", text) == []
+    # The reconciling step is one event: it failed the channel and finished the post.
+    assert events(post)[-1] == EventType.TARGET_RECONCILED and EventType.TARGET_FAILED not in events(post)
+    reconciled = finishing(post)
+    assert reconciled.event_type == EventType.TARGET_RECONCILED
+    assert reconciled.changes["outcome"] == "not found, failed"
+    assert reconciled.changes["state"] == {"from": "unknown", "to": "failed"}
+    assert reconciled.changes["post_status"] == {"from": "publishing", "to": "partly_published"}
 
 
 def test_transient_failure_before_sending_waits_its_backoff_then_goes_once(personas, sim, settings):
@@ -301,8 +320,8 @@ def test_failure_after_the_platform_accepted_is_reconciled_not_resent(personas, 
     assert target.state == TargetState.SENT
     post.refresh_from_db()
     assert post.status == PostStatus.PUBLISHED
-    assert events(post)[-4:] == [EventType.POST_PUBLISHING, EventType.TARGET_UNKNOWN, EventType.TARGET_RECONCILED,
-                                 EventType.POST_FINISHED]
+    assert events(post)[-3:] == [EventType.POST_PUBLISHING, EventType.TARGET_UNKNOWN, EventType.TARGET_RECONCILED]
+    assert finishing(post).changes["post_status"] == {"from": "publishing", "to": "published"}
 
 
 def test_unknown_outcome_not_found_on_the_platform_is_published_again_once(personas, sim):
@@ -423,7 +442,10 @@ def test_two_sweepers_and_two_workers_at_once_publish_each_post_once(personas, s
     for n, post in enumerate(posts):
         post.refresh_from_db()
         assert post.status == PostStatus.PUBLISHED
-        assert AuditEvent.objects.filter(event_type=EventType.POST_FINISHED, target_id=str(post.pk)).count() == 1
+        # Finished once: exactly one event of the post carries its new status, and no separate post.finished.
+        finished = AuditEvent.objects.for_target("approvals.post", post.pk).filter(changes__has_key="post_status")
+        assert [e.changes["post_status"]["to"] for e in finished] == ["published"]
+        assert not AuditEvent.objects.filter(event_type=EventType.POST_FINISHED, target_id=str(post.pk)).exists()
         for platform in ("x", "mastodon"):
             assert len(copies(sim, platform, f"Community grant round {n} is open.")) == 1
 

@@ -375,6 +375,12 @@ def test_duplicate_refusal_is_checked_on_the_platform_not_resent(personas, sim):
     reply.refresh_from_db()
     assert reply.state == ReplyState.FAILED and "duplicate" in reply.last_error.lower()
     assert council_replies(sim) == []
+    # One step, one event: the reconciliation says it failed the reply (no separate reply.failed).
+    assert events(reply) == [EventType.REPLY_CREATED, EventType.REPLY_UNKNOWN, EventType.REPLY_RECONCILED]
+    reconciled = AuditEvent.objects.get(event_type=EventType.REPLY_RECONCILED, target_type="inbox.reply",
+                                        target_id=str(reply.pk))
+    assert reconciled.changes["outcome"] == "not found, failed"
+    assert reconciled.changes["state"] == {"from": "unknown", "to": "failed"}
 
 
 # --------------------------------------------------------------------------------------- validation
