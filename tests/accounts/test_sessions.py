@@ -49,9 +49,23 @@ def other_client():
 # ------------------------------------------------------------------------------------- idle timeout
 def test_each_request_records_when_the_session_was_last_seen(client, personas, login):
     login(personas.a.members["editor"])
+    idle_for(client, 5 * 60)
     before = int(time.time())
     client.get(HOME)
     assert client.session[SESSION_LAST_SEEN] >= before
+
+
+def test_last_seen_is_written_at_most_once_a_minute(client, personas, login):
+    """A page within a minute of the last recorded activity does not save the session again (three queries
+    saved on every page and API call); past a minute it does."""
+    login(personas.a.members["editor"])
+    idle_for(client, 30)
+    recorded = client.session[SESSION_LAST_SEEN]
+    client.get(HOME)
+    assert client.session[SESSION_LAST_SEEN] == recorded
+    idle_for(client, 61)
+    client.get(HOME)
+    assert client.session[SESSION_LAST_SEEN] >= int(time.time()) - 1
 
 
 def test_background_requests_do_not_count_as_activity(client, personas, login):
