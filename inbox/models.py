@@ -291,6 +291,8 @@ class Message(models.Model):
             models.Index(fields=["conversation", "created_at", "id"], name="message_conversation_time_idx"),
             # The KPI rollups rebuild an organisation's day from its messages (metrics.rollups).
             models.Index(fields=["organisation", "created_at"], name="message_org_time_idx"),
+            # The rollups' refresh reads only the messages received since its cursor (metrics.rollups).
+            models.Index(fields=["organisation", "received_at"], name="message_org_received_idx"),
             # The nightly retention run: an organisation's unredacted messages older than its cut-off.
             models.Index(
                 fields=["organisation", "created_at"], condition=Q(redacted_at__isnull=True), name="message_retention_idx"

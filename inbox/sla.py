@@ -16,6 +16,7 @@ UTC, never on aware local datetimes (Python adds timedeltas to those in wall-clo
 from __future__ import annotations
 
 import re
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -128,6 +129,7 @@ class Calendar:
             self.hours = {index: () for index in range(7)}
         self.holidays = frozenset(holidays)
         self._day_cache: dict[date, tuple[tuple[datetime, datetime], ...]] = {}
+        self._line: _Timeline | None = None
 
     def __repr__(self) -> str:
         week = {WEEKDAYS[i]: [[_format_minutes(s), _format_minutes(e)] for s, e in r] for i, r in self.hours.items()}
@@ -158,6 +160,29 @@ class Calendar:
         segments = tuple(result)
         self._day_cache[day] = segments
         return segments
+
+    def _timeline(self, first: date, last: date) -> _Timeline | None:
+        """The open periods of the local dates first..last (at least) with the working time before each, or
+        None when two of them overlap in real time (then the day-by-day walk gives the answer).
+
+        Built once per calendar and widened on demand, by at least its own width each time, so a refresh that
+        asks about tens of thousands of instants in any order builds it a handful of times.
+        """
+        line = self._line
+        if line is not None and line.first <= first and last <= line.last:
+            return line if line.ordered else None
+        if line is not None:
+            width = line.last - line.first
+            if first < line.first:
+                first = min(first, line.first - width)
+            else:
+                first = line.first
+            if last > line.last:
+                last = max(last, line.last + width)
+            else:
+                last = line.last
+        self._line = line = _Timeline(first, last, self.segments)
+        return line if line.ordered else None
 
     def _local_date(self, at: datetime) -> date:
         if at.tzinfo is None:
@@ -211,8 +236,24 @@ class Calendar:
             raise ValueError("Calendar needs an aware datetime.")
         if not self.has_open_hours:
             return None
-        remaining = timedelta(minutes=minutes)
         first_day = self._local_date(start) - timedelta(days=1)
+        horizon = first_day + timedelta(days=SEARCH_DAYS + 1)
+        # Most answers lie within a fortnight: the timeline grows towards the horizon only when needed.
+        last = min(first_day + timedelta(days=14), horizon)
+        while True:
+            line = self._timeline(first_day, last)
+            if line is None:
+                return self._due_walk(start_utc, minutes)
+            found, result = line.due(start_utc, timedelta(minutes=minutes), horizon)
+            if found or last >= horizon:
+                return result
+            last = min(last + (last - first_day), horizon)
+
+    def _due_walk(self, start_utc: datetime, minutes: int) -> datetime | None:
+        """due() by walking the days one by one: the definition, and the way for a calendar whose open
+        periods overlap in real time (ranges on both sides of a spring-forward gap)."""
+        remaining = timedelta(minutes=minutes)
+        first_day = self._local_date(start_utc) - timedelta(days=1)
         for offset in range(SEARCH_DAYS + 2):
             for seg_start, seg_end in self.segments(first_day + timedelta(days=offset)):
                 if seg_end <= start_utc:
@@ -240,6 +281,13 @@ class Calendar:
         last_day = self._local_date(end)
         if (last_day - first_day).days > SEARCH_DAYS + 2:
             return None
+        line = self._timeline(first_day, last_day)
+        if line is None:
+            return self._working_seconds_walk(start_utc, end_utc, first_day, last_day)
+        return int((line.worked(end_utc) - line.worked(start_utc)).total_seconds())
+
+    def _working_seconds_walk(self, start_utc: datetime, end_utc: datetime, first_day: date, last_day: date) -> int:
+        """working_seconds() by walking the days one by one (see _due_walk)."""
         total = timedelta(0)
         day = first_day
         while day <= last_day:
@@ -249,6 +297,60 @@ class Calendar:
                     total += overlap
             day += timedelta(days=1)
         return int(total.total_seconds())
+
+
+class _Timeline:
+    """A calendar's open periods over the local dates first..last, in order, with prefix sums of working time:
+    working time between two instants is a difference of two binary searches, and a due time one more search,
+    instead of a walk over every day between them. Results are the walk's to the microsecond."""
+
+    __slots__ = ("first", "last", "starts", "ends", "days", "before", "after", "ordered")
+
+    def __init__(self, first: date, last: date, segments) -> None:
+        self.first, self.last = first, last
+        self.starts: list[datetime] = []
+        self.ends: list[datetime] = []
+        self.days: list[date] = []  # the local date each period belongs to (the due-time horizon counts dates)
+        self.before: list[timedelta] = []  # working time from the first period's start to this one's start
+        self.after: list[timedelta] = []  # … to this one's end
+        self.ordered = True
+        total = timedelta(0)
+        day = first
+        while day <= last:
+            for start, end in segments(day):
+                if self.ends and start < self.ends[-1]:
+                    self.ordered = False  # overlapping periods: the sums would count the overlap twice
+                self.starts.append(start)
+                self.ends.append(end)
+                self.days.append(day)
+                self.before.append(total)
+                total += end - start
+                self.after.append(total)
+            day += timedelta(days=1)
+
+    def worked(self, at: datetime) -> timedelta:
+        """Working time from the timeline's beginning to `at`."""
+        index = bisect_right(self.starts, at) - 1
+        if index < 0:
+            return timedelta(0)
+        return self.before[index] + min(at - self.starts[index], self.ends[index] - self.starts[index])
+
+    def due(self, start: datetime, remaining: timedelta, horizon: date) -> tuple[bool, datetime | None]:
+        """(found, due time): found is False when the answer may lie after this timeline's last date."""
+        index = bisect_right(self.ends, start)  # the first period that ends after `start`
+        if index == len(self.ends):
+            return self.last >= horizon, None
+        if not remaining:
+            if self.days[index] > horizon:
+                return True, None
+            return True, max(self.starts[index], start)
+        target = self.before[index] + max(start - self.starts[index], timedelta(0)) + remaining
+        end = bisect_left(self.after, target, lo=index)  # the first period in which the target is reached
+        if end == len(self.after):
+            return self.last >= horizon, None
+        if self.days[end] > horizon:
+            return True, None
+        return True, self.starts[end] + (target - self.before[end])
 
 
 # --------------------------------------------------------------------------- policies per department

@@ -18,6 +18,12 @@ from django.utils.timezone import now
 
 from smm.scoping import OrgScopedQuerySet
 
+# The rollup tables (ContactDaily, AgentDaily, ResponseFact) are derived data, rebuilt from the messages and
+# conversations by metrics.rollups: their foreign keys carry no database constraint, because checking tens of
+# thousands of new rows at COMMIT cost more than the rest of a refresh (bench/kpis.py, docs/kpis.md).
+# Django's on_delete still removes them with what they point to.
+DERIVED = {"related_name": "+", "db_constraint": False}
+
 
 class KpiQuerySet(OrgScopedQuerySet):
     """Rows that belong to one department: managers see their departments' rows, admins all."""
@@ -130,10 +136,10 @@ class PostMetricSample(models.Model):
 class ContactDaily(models.Model):
     """Per organisation-local day, channel and department: messages in and out, conversations opened/closed."""
 
-    organisation = models.ForeignKey("accounts.Organisation", on_delete=models.CASCADE, related_name="+")
+    organisation = models.ForeignKey("accounts.Organisation", on_delete=models.CASCADE, **DERIVED)
     day = models.DateField()
-    channel = models.ForeignKey("channels_app.Channel", on_delete=models.CASCADE, related_name="+")
-    department = models.ForeignKey("accounts.Department", on_delete=models.CASCADE, related_name="+")
+    channel = models.ForeignKey("channels_app.Channel", on_delete=models.CASCADE, **DERIVED)
+    department = models.ForeignKey("accounts.Department", on_delete=models.CASCADE, **DERIVED)
     platform = models.CharField(max_length=20)
     inbound_messages = models.PositiveIntegerField(default=0)
     outbound_messages = models.PositiveIntegerField(default=0)  # our replies that reached the platform
@@ -157,10 +163,10 @@ class ContactDaily(models.Model):
 class AgentDaily(models.Model):
     """Per organisation-local day, department and agent: the replies they sent and conversations they answered."""
 
-    organisation = models.ForeignKey("accounts.Organisation", on_delete=models.CASCADE, related_name="+")
+    organisation = models.ForeignKey("accounts.Organisation", on_delete=models.CASCADE, **DERIVED)
     day = models.DateField()
-    department = models.ForeignKey("accounts.Department", on_delete=models.CASCADE, related_name="+")
-    agent = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    department = models.ForeignKey("accounts.Department", on_delete=models.CASCADE, **DERIVED)
+    agent = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, **DERIVED)
     replies_sent = models.PositiveIntegerField(default=0)
     conversations_replied = models.PositiveIntegerField(default=0)
 
@@ -185,16 +191,16 @@ class ResponseFact(models.Model):
     """
 
     conversation = models.OneToOneField("inbox.Conversation", on_delete=models.CASCADE, primary_key=True,
-                                        related_name="+")
-    organisation = models.ForeignKey("accounts.Organisation", on_delete=models.CASCADE, related_name="+")
-    channel = models.ForeignKey("channels_app.Channel", on_delete=models.CASCADE, related_name="+")
-    department = models.ForeignKey("accounts.Department", on_delete=models.CASCADE, related_name="+")
+                                        **DERIVED)
+    organisation = models.ForeignKey("accounts.Organisation", on_delete=models.CASCADE, **DERIVED)
+    channel = models.ForeignKey("channels_app.Channel", on_delete=models.CASCADE, **DERIVED)
+    department = models.ForeignKey("accounts.Department", on_delete=models.CASCADE, **DERIVED)
     platform = models.CharField(max_length=20)
     opened_day = models.DateField()
     first_inbound_at = models.DateTimeField()
     first_response_at = models.DateTimeField(null=True, blank=True)
     responder = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-                                  related_name="+")
+                                  **DERIVED)
     first_response_seconds = models.PositiveIntegerField(null=True, blank=True)
     first_response_office_seconds = models.PositiveIntegerField(null=True, blank=True)
     first_response_due_at = models.DateTimeField(null=True, blank=True)
@@ -232,14 +238,17 @@ class RollupCursor(models.Model):
     organisation = models.OneToOneField("accounts.Organisation", on_delete=models.CASCADE, primary_key=True,
                                         related_name="+")
     refreshed_to = models.DateTimeField()
+    # Goes up by one with every run: the KPI cache keys on it (metrics.kpis.response_times), so figures cached
+    # before a run are never served after it, even by a run given the same `now`.
+    version = models.PositiveBigIntegerField(default=0)
 
     objects = OrgScopedQuerySet.as_manager()
 
-
-# ------------------------------------------------------------------------------------ channel shift
-
     def __str__(self) -> str:
         return f"organisation {self.organisation_id} to {self.refreshed_to:%Y-%m-%d %H:%M}"
+
+
+# ------------------------------------------------------------------------------------ channel shift
 
 
 class ContactChannel(models.TextChoices):

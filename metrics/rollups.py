@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from django.db import connection, transaction
+from django.db import connection, models, transaction
 from django.db.models import Count, Min, Q
 from django.db.models.functions import TruncDate
 from django.utils import timezone
@@ -121,7 +121,8 @@ def refresh(organisation_id: int, *, now: datetime | None = None) -> RefreshResu
         changed = run.conversations
         rebuild_days(organisation_id, message_days, zone=zone, fact_days=fact_days - message_days)
         cursor.refreshed_to = now
-        cursor.save(update_fields=["refreshed_to"])
+        cursor.version += 1
+        cursor.save(update_fields=["refreshed_to", "version"])
     return RefreshResult(organisation_id, changed, len(message_days | fact_days))
 
 
@@ -283,23 +284,25 @@ def _insert_facts(facts: list[dict]) -> None:
         return
     # COPY: model instances, bulk_create or even INSERT … VALUES cost more time than PostgreSQL spends storing
     # the rows (bench/kpis.py); these are plain numbers, dates, short codes and UTC instants.
-    buffer = io.StringIO()
+    # str() of an int, a date or a UTC datetime is a literal PostgreSQL reads; only the text columns (platform
+    # codes) could hold a tab or a backslash. One comprehension per row, no call per cell: a day's 30,000 facts
+    # take a tenth of a second here instead of half a second.
+    names = [field.attname for field in FACT_FIELDS]
+    texts = [field.attname for field in FACT_FIELDS if isinstance(field, models.CharField)]
+    lines = []
     for fact in facts:
-        buffer.write("\t".join(_copy_cell(fact[field.attname]) for field in FACT_FIELDS))
-        buffer.write("\n")
-    buffer.seek(0)
+        for name in texts:
+            fact[name] = _copy_text(fact[name])
+        lines.append("\t".join(["\\N" if value is None else str(value) for value in map(fact.__getitem__, names)]))
+    buffer = io.StringIO("\n".join(lines) + "\n")
     columns = ", ".join(f'"{field.column}"' for field in FACT_FIELDS)
     # wrap_database_errors: the same django.db errors (DataError, IntegrityError) as any ORM write.
     with connection.cursor() as cursor, connection.wrap_database_errors:
         cursor.cursor.copy_expert(f'COPY "{ResponseFact._meta.db_table}" ({columns}) FROM STDIN', buffer)
 
 
-def _copy_cell(value) -> str:
-    if value is None:
-        return "\\N"
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    return str(value).replace("\\", "\\\\").replace("\t", " ").replace("\n", " ")
+def _copy_text(value: str | None) -> str | None:
+    return None if value is None else value.replace("\\", "\\\\").replace("\t", " ").replace("\n", " ")
 
 
 def _first_responders(organisation_id: int, conversations) -> dict[int, int]:
