@@ -299,6 +299,14 @@ CELERY_BEAT_SCHEDULE: dict = {
 }
 REDIS_URL = env_str("REDIS_URL", "")
 
+# The cache (KPI figures per filter and rollup version, docs/kpis.md): Redis when there is one, shared by every
+# web process; otherwise (make run, one machine) each process's memory. Tests use memory, emptied per test.
+if REDIS_URL and not TESTING:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL,
+                          "KEY_PREFIX": "civicdesk"}}
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "accounts.authentication.ApiTokenAuthentication",

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import pytest
 from django.conf import settings
 from django.core import mail
+from django.core.cache import cache
 
 from accounts import services
 from accounts.middleware import SESSION_LAST_SEEN
@@ -47,6 +48,7 @@ def _test_settings(settings):
     settings.SITE_URL = "http://testserver"
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     mail.outbox = []
+    cache.clear()  # cached figures are keyed by database ids, which the next test reuses
 
 
 @dataclass
