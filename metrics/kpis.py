@@ -93,6 +93,19 @@ def _parse_ids(value, name: str) -> list[int]:
     return ids
 
 
+def _visible_ids(values, name: str, visible_of) -> tuple[int, ...] | None:
+    """The ids asked for (None when none), each one the member may see, or a ValidationError naming the first
+    that is not: another organisation's department or channel is an error, never silently nothing or all."""
+    wanted = _parse_ids(values, name)
+    if not wanted:
+        return None
+    visible = visible_of(wanted)
+    unknown = [pk for pk in wanted if pk not in visible]
+    if unknown:
+        raise ValidationError({name: f"No {name} {unknown[0]} that you can see."})
+    return tuple(sorted(set(wanted)))
+
+
 def kpi_filter(membership, params) -> KpiFilter:
     """Validate `from`, `to`, `preset`, `department`, `channel`, `platform` for this member.
 
@@ -135,23 +148,15 @@ def kpi_filter(membership, params) -> KpiFilter:
         visible_departments &= set(membership.department_ids)
         department_ids = tuple(sorted(visible_departments))
     try:
-        wanted = _parse_ids(getlist("department"), "department")
-        if wanted:
-            unknown = [pk for pk in wanted if pk not in visible_departments]
-            if unknown:
-                raise ValidationError({"department": f"No department {unknown[0]} that you can see."})
-            department_ids = tuple(sorted(set(wanted)))
+        wanted = _visible_ids(getlist("department"), "department", lambda ids: visible_departments)
+        if wanted is not None:
+            department_ids = wanted
     except ValidationError as exc:
         errors.update({key: value[0] for key, value in exc.message_dict.items()})
     channel_ids = None
     try:
-        wanted = _parse_ids(getlist("channel"), "channel")
-        if wanted:
-            visible = set(Channel.objects.visible_to(membership).filter(pk__in=wanted).values_list("pk", flat=True))
-            unknown = [pk for pk in wanted if pk not in visible]
-            if unknown:
-                raise ValidationError({"channel": f"No channel {unknown[0]} that you can see."})
-            channel_ids = tuple(sorted(set(wanted)))
+        channel_ids = _visible_ids(getlist("channel"), "channel", lambda ids: set(
+            Channel.objects.visible_to(membership).filter(pk__in=ids).values_list("pk", flat=True)))
     except ValidationError as exc:
         errors.update({key: value[0] for key, value in exc.message_dict.items()})
     platform = get("platform") or None
