@@ -25,10 +25,15 @@ TESTING = "pytest" in sys.modules
 # Anywhere else (production) a missing secret stops the process at start: a key made in var/ differs per machine
 # and container and vanishes with them, which would leave the audit checkpoints unverifiable.
 LOCAL_KEYS = env_bool("LOCAL_KEYS", DEBUG or TESTING)
+# Commands that write or check code and never sign or verify anything: they get a throwaway key held in memory
+# (nothing written to var/), so a developer's `manage.py makemigrations --check` needs no secrets.
+CODE_ONLY_COMMAND = Path(sys.argv[0]).name == "manage.py" and sys.argv[1:2] == ["makemigrations"]
 
 
 def _secret(name: str, filename: str, length: int) -> str:
     value = env_str(name, "")
+    if not value and CODE_ONLY_COMMAND and not LOCAL_KEYS:
+        return secrets.token_urlsafe(length)
     if not value:
         if not LOCAL_KEYS:
             raise ImproperlyConfigured(

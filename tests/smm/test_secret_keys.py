@@ -56,6 +56,22 @@ def test_debug_or_local_keys_make_the_keys_once_in_var(tmp_path, env):
     assert (tmp_path / "var" / "audit_checkpoint_key").read_text() == stored  # made once, then kept
 
 
+def test_makemigrations_runs_without_keys_and_makes_none(tmp_path):
+    """A code-only command (no signing, no audit) gets a throwaway key in memory; nothing is written to var/."""
+    environment = {k: v for k, v in os.environ.items()
+                   if k not in ("DEBUG", "SECRET_KEY", "AUDIT_CHECKPOINT_KEY", "LOCAL_KEYS", "VAR_DIR")}
+    environment.update(DEBUG="0", VAR_DIR=str(tmp_path / "var"))
+    result = subprocess.run([sys.executable, "manage.py", "makemigrations", "--check", "--dry-run"], cwd=ROOT,
+                            env=environment, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "No changes detected" in result.stdout
+    assert not (tmp_path / "var" / "secret_key").exists() and not (tmp_path / "var" / "audit_checkpoint_key").exists()
+    # Any other command still refuses.
+    refused = subprocess.run([sys.executable, "manage.py", "check"], cwd=ROOT, env=environment, capture_output=True,
+                             text=True, timeout=120)
+    assert refused.returncode != 0 and "SECRET_KEY is not set" in refused.stderr
+
+
 def test_the_tests_run_without_any_key_set(settings):
     # This very process: pytest loaded the settings with nothing set (make test) and got keys.
     assert settings.TESTING and settings.LOCAL_KEYS
