@@ -135,3 +135,44 @@ def test_manager_sees_only_their_department(times):
     result = kpis.response_times(period(times, "manager"))
     assert result["conversations"] == 1
     assert result["first_response_seconds_p50"] == 171_000
+
+
+def test_times_per_agent_and_department_cost_one_query_however_many_groups(personas):
+    """Grouped response times are one query on PostgreSQL: 2 agents and 6 agents cost the same; the per-agent
+    medians still come out per person (30 and 90 minutes for the first two)."""
+    from datetime import timedelta
+
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from accounts.roles import Role
+    from metrics import kpis, rollups
+    from tests.conftest import add_member
+    from tests.inbox_factories import make_channel
+    from tests.metrics.factories import thread, utc
+
+    org = personas.a
+    channel = make_channel(org)
+    start = utc(2026, 3, 2, 10, 0)
+
+    def answer(user, minutes):
+        thread(org, channel, [start], [(start + timedelta(minutes=minutes), user)])
+
+    answer(org.user("admin"), 30)
+    answer(org.user("agent"), 90)
+    f = kpis.KpiFilter(org.organisation.pk, start.date(), start.date(), now=start + timedelta(days=1))
+
+    def grouped_queries() -> tuple[int, list]:
+        rollups.refresh(org.organisation.pk)
+        with CaptureQueriesContext(connection) as captured:
+            rows = kpis.response_times(f, by="agent")
+        return len(captured), rows
+
+    few, rows = grouped_queries()
+    medians = {row["agent"]: row["first_response_seconds_p50"] for row in rows}
+    assert medians == {org.user("admin").pk: 30 * 60, org.user("agent").pk: 90 * 60}
+    for i in range(4):
+        member = add_member(org, Role.AGENT, f"extra{i}@alpha.example", ["Customer Services"])
+        answer(member.user, 10 + i)
+    many, rows = grouped_queries()
+    assert len(rows) == 6 and many == few
