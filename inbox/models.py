@@ -161,7 +161,9 @@ class ConversationQuerySet(OrgScopedQuerySet):
     department_path = "department"
 
     def for_list(self) -> ConversationQuerySet:
-        return self.select_related("channel", "contact", "assignee", "department").prefetch_related("tags")
+        # The tags as a plain list (conversation.listed_tags): no related manager and queryset per row.
+        return self.select_related("channel", "contact", "assignee", "department").prefetch_related(
+            models.Prefetch("tags", to_attr="listed_tags"))
 
 
 # The list's filters other than status and flagged, plus what "overdue" reads.

@@ -57,8 +57,21 @@ class TagSerializer(serializers.ModelSerializer):
 _DATETIME = serializers.DateTimeField()
 
 
-def _dt(to_representation, value):
-    return None if value is None else to_representation(value)
+class _Timestamps:
+    """DRF's DateTimeField output (ISO 8601 in the current time zone, "Z" for UTC) for many values at once: the
+    zone is looked up once per row instead of once per value (half of a list page's serialising time went to
+    DRF's per-value time-zone lookups). A naive value, which USE_TZ never gives, takes DRF's own path."""
+
+    def __init__(self) -> None:
+        self.zone = timezone.get_current_timezone()
+
+    def __call__(self, value):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return _DATETIME.to_representation(value)
+        text = value.astimezone(self.zone).isoformat()
+        return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
 class ConversationSerializer(serializers.ModelSerializer):
@@ -108,7 +121,9 @@ class ConversationSerializer(serializers.ModelSerializer):
     @extend_schema_field(TagSerializer(many=True))
     def get_tags(self, conversation: Conversation) -> list[dict]:
         # Sorted in Python from the prefetch (for_list), so the order costs no query.
-        tags = sorted(conversation.tags.all(), key=lambda t: t.name.lower())
+        # listed_tags: for_list()'s prefetch, a plain list (a related manager per row cost a queryset clone each).
+        tags = getattr(conversation, "listed_tags", None)
+        tags = sorted(conversation.tags.all() if tags is None else tags, key=lambda t: t.name.lower())
         return [{"id": t.pk, "name": t.name} for t in tags]
 
     def to_representation(self, c: Conversation) -> dict:
@@ -117,7 +132,7 @@ class ConversationSerializer(serializers.ModelSerializer):
         The list serialises up to 200 of these per request inside a 30 ms budget; DRF's field-by-field
         walk over the nested serializers was most of that time.
         """
-        dt = _DATETIME.to_representation
+        dt = _Timestamps()
         contact, channel, department, assignee = c.contact, c.channel, c.department, c.assignee
         return {
             "id": c.pk,
@@ -128,7 +143,7 @@ class ConversationSerializer(serializers.ModelSerializer):
             "contact": {
                 "id": contact.pk, "platform": contact.platform, "platform_user_id": contact.platform_user_id,
                 "handle": contact.handle, "name": contact.name, "avatar_url": contact.avatar_url,
-                "first_seen_at": _dt(dt, contact.first_seen_at), "last_seen_at": _dt(dt, contact.last_seen_at),
+                "first_seen_at": dt(contact.first_seen_at), "last_seen_at": dt(contact.last_seen_at),
             },
             "department": {"id": department.pk, "name": department.name},
             "assignee": None if assignee is None else {"id": assignee.pk, "name": str(assignee), "email": assignee.email},
@@ -139,19 +154,19 @@ class ConversationSerializer(serializers.ModelSerializer):
             "flagged": c.flagged,
             "sentiment": c.sentiment,
             "risk_terms": c.risk_terms,
-            "waiting_since": _dt(dt, c.waiting_since),
-            "queue_at": _dt(dt, c.queue_at),
-            "last_message_at": _dt(dt, c.last_message_at),
-            "last_inbound_at": _dt(dt, c.last_inbound_at),
+            "waiting_since": dt(c.waiting_since),
+            "queue_at": dt(c.queue_at),
+            "last_message_at": dt(c.last_message_at),
+            "last_inbound_at": dt(c.last_inbound_at),
             "last_message_preview": c.last_message_preview,
             "message_count": c.message_count,
-            "first_response_due_at": _dt(dt, c.first_response_due_at),
-            "first_responded_at": _dt(dt, c.first_responded_at),
-            "resolution_due_at": _dt(dt, c.resolution_due_at),
+            "first_response_due_at": dt(c.first_response_due_at),
+            "first_responded_at": dt(c.first_responded_at),
+            "resolution_due_at": dt(c.resolution_due_at),
             "overdue": self.get_overdue(c),
-            "closed_at": _dt(dt, c.closed_at),
-            "created_at": _dt(dt, c.created_at),
-            "updated_at": _dt(dt, c.updated_at),
+            "closed_at": dt(c.closed_at),
+            "created_at": dt(c.created_at),
+            "updated_at": dt(c.updated_at),
         }
 
     def generic_representation(self, c: Conversation) -> dict:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
+from zoneinfo import ZoneInfo
 
 import pytest
 import yaml
@@ -173,8 +174,9 @@ def test_detail_carries_contact_channel_department_assignee_tags_and_service_lev
     assert body["overdue"] is True
 
 
+@pytest.mark.parametrize("zone", ["UTC", "Europe/London", "America/St_Johns"])
 @pytest.mark.parametrize("assigned", [True, False])
-def test_fast_conversation_representation_equals_drfs_field_by_field_output(personas, cs, assigned):
+def test_fast_conversation_representation_equals_drfs_field_by_field_output(personas, cs, assigned, zone):
     from inbox.serializers import ConversationSerializer
 
     conversation = make_conversation(
@@ -185,10 +187,15 @@ def test_fast_conversation_representation_equals_drfs_field_by_field_output(pers
     row = Conversation.objects.for_list().get(pk=conversation.pk)
     serializer = ConversationSerializer()
 
-    fast = serializer.to_representation(row)
+    with timezone.override(zone):  # the time stamps in the current zone, "Z" only for UTC, as DRF writes them
+        fast = serializer.to_representation(row)
+        generic = dict(serializer.generic_representation(row))
 
-    assert fast == dict(serializer.generic_representation(row))
+    assert fast == generic
     assert list(fast) == list(ConversationSerializer().fields)
+    assert [t["name"] for t in fast["tags"]] == ["A", "b"]
+    offset = timezone.localtime(row.created_at, timezone=ZoneInfo(zone)).utcoffset()
+    assert fast["created_at"].endswith("Z") == (not offset)
 
 
 def test_unassigned_conversation_has_null_assignee(personas, admin_api, cs):
