@@ -24,6 +24,7 @@ from inbox import filters, services
 from inbox.filters import COUNT_LIMIT, MAX_PAGE_SIZE, PAGE_SIZE, ConversationFilter, FilterError
 from inbox.models import Conversation, ConversationStatus, Message, Note, Reply, SavedReply
 from inbox.serializers import (
+    REPRESENTATION_COLUMNS,
     AssignSerializer,
     ConversationSerializer,
     MessageSerializer,
@@ -36,6 +37,7 @@ from inbox.serializers import (
     StatusCountsSerializer,
     StatusSerializer,
     TagsSerializer,
+    represent_rows,
 )
 from smm.api import OrgScopedViewSet
 from smm.pagination import KeysetPagination, _replace_query
@@ -178,7 +180,7 @@ class ConversationViewSet(OrgScopedViewSet):
 
     def get_queryset(self):
         qs = super().get_queryset()
-        if self.action in ("list", "retrieve"):
+        if self.action == "retrieve":
             return qs.for_list()
         return qs
 
@@ -199,8 +201,9 @@ class ConversationViewSet(OrgScopedViewSet):
         _check_ids(request.query_params, ("channel", "department", "tag", "assignee"))
         try:
             wanted = ConversationFilter.from_params(request.query_params, default_status=DEFAULT_STATUS)
-            scoped = self.get_queryset()
-            rows, next_cursor = wanted.page(wanted.apply(scoped, self.membership))
+            # Plain values, not model instances: see inbox.serializers.REPRESENTATION_COLUMNS.
+            scoped = wanted.apply(self.get_queryset(), self.membership)
+            rows, next_cursor = wanted.page(scoped, columns=REPRESENTATION_COLUMNS)
         except FilterError as error:
             raise exceptions.ValidationError(error.errors) from None
         counts = over_limit = None
@@ -220,13 +223,12 @@ class ConversationViewSet(OrgScopedViewSet):
             next_url = request.build_absolute_uri(
                 request.path + "?" + _replace_query(request.query_params, cursor=next_cursor)
             )
-        context = {**self.get_serializer_context(), "now": timezone.now()}
         return Response(
             {
                 "next": next_url,
                 "counts": counts,
                 "counts_over_limit": over_limit,
-                "results": ConversationSerializer(rows, many=True, context=context).data,
+                "results": represent_rows(rows, now=timezone.now()),
             }
         )
 

@@ -209,23 +209,31 @@ class ConversationFilter:
         return qs
 
     # -------------------------------------------------------------------------------------- page
-    def page(self, qs: QuerySet) -> tuple[list, str | None]:
-        """One page of `qs` (already filtered) in this sort, and the cursor of the next page."""
+    def page(self, qs: QuerySet, *, columns: tuple[str, ...] = ()) -> tuple[list, str | None]:
+        """One page of `qs` (already filtered) in this sort, and the cursor of the next page.
+
+        With `columns` the rows are values() dicts of those columns, read only when the page's rows are: the
+        walks and id subqueries stay on the conversation table alone (values() of related columns would join
+        their tables into every one of them)."""
         qs = qs.order_by(*SORTS[self.sort])
         if self.cursor:
             qs = qs.filter(self._after(self.cursor))
-        rows = self._search_page(qs) if self.q else None
+
+        def read(rows: QuerySet) -> list:
+            return list(rows.values(*columns) if columns else rows)
+
+        rows = self._search_page(qs, read) if self.q else None
         if rows is None and self.tag:
             # The tag is checked per conversation of the queue (its own index): pick the page's ids from the queue
             # index alone, then read those rows whole, instead of reading every walked conversation's row.
-            rows = list(qs.filter(pk__in=qs.values("pk")[: self.page_size + 1]))
+            rows = read(qs.filter(pk__in=qs.values("pk")[: self.page_size + 1]))
         if rows is None:
-            rows = list(qs[: self.page_size + 1])
+            rows = read(qs[: self.page_size + 1])
         more = len(rows) > self.page_size
         rows = rows[: self.page_size]
         return rows, (self._encode(rows[-1]) if more and rows else None)
 
-    def _search_page(self, qs: QuerySet) -> list | None:
+    def _search_page(self, qs: QuerySet, read) -> list | None:
         """A search's page from the first SEARCH_WALK conversations in the list's order, or None.
 
         Read through the trigram indexes, a common word means every matching message of the organisation
@@ -251,7 +259,7 @@ class ConversationFilter:
             cursor.execute(sql, params)
             ids = [pk for (pk,) in cursor.fetchall()]
         if len(ids) == wanted:
-            return list(plain.filter(pk__in=ids))
+            return read(plain.filter(pk__in=ids))
         if ids and SEARCH_WALK * wanted // len(ids) <= SEARCH_WALK_MORE:
             # The rest of the page from the next conversations, walked inside the query that reads the rows.
             more_sql, more_params = self._walk_sql(plain, SEARCH_WALK, SEARCH_WALK_MORE, wanted - len(ids))
@@ -263,7 +271,7 @@ class ConversationFilter:
                 f'"{table}"."id" = ANY(ARRAY({more_sql}) || %s::bigint[])', (*more_params, ids),
                 output_field=BooleanField(),
             )
-            rows = list(plain.filter(found)[:wanted])
+            rows = read(plain.filter(found)[:wanted])
             if len(rows) == wanted:
                 return rows
         return None
@@ -303,10 +311,12 @@ class ConversationFilter:
         return status_counts(every_status.apply(base, membership))
 
     def _encode(self, row) -> str:
+        """The cursor after `row`: a Conversation, or a values() row (the API list reads plain values)."""
+        value = row.__getitem__ if isinstance(row, dict) else row.__getattribute__
         if self.sort == "oldest":
-            key = [self.sort, int(row.flagged), row.queue_at.isoformat(), row.pk]
+            key = [self.sort, int(value("flagged")), value("queue_at").isoformat(), value("id")]
         else:
-            key = [self.sort, row.last_message_at.isoformat(), row.pk]
+            key = [self.sort, value("last_message_at").isoformat(), value("id")]
         return base64.urlsafe_b64encode(json.dumps(key).encode()).decode().rstrip("=")
 
     def _after(self, cursor: str) -> Q:

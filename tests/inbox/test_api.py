@@ -177,7 +177,7 @@ def test_detail_carries_contact_channel_department_assignee_tags_and_service_lev
 @pytest.mark.parametrize("zone", ["UTC", "Europe/London", "America/St_Johns"])
 @pytest.mark.parametrize("assigned", [True, False])
 def test_fast_conversation_representation_equals_drfs_field_by_field_output(personas, cs, assigned, zone):
-    from inbox.serializers import ConversationSerializer
+    from inbox.serializers import REPRESENTATION_COLUMNS, ConversationSerializer, represent_rows
 
     conversation = make_conversation(
         personas.a, channel=cs, assignee=personas.a.user("agent") if assigned else None, sentiment=-0.25,
@@ -187,11 +187,15 @@ def test_fast_conversation_representation_equals_drfs_field_by_field_output(pers
     row = Conversation.objects.for_list().get(pk=conversation.pk)
     serializer = ConversationSerializer()
 
+    values = Conversation.objects.filter(pk=conversation.pk).values(*REPRESENTATION_COLUMNS)
+
     with timezone.override(zone):  # the time stamps in the current zone, "Z" only for UTC, as DRF writes them
         fast = serializer.to_representation(row)
+        listed = represent_rows(list(values))  # the list's path: plain values, tags read in one query
         generic = dict(serializer.generic_representation(row))
 
     assert fast == generic
+    assert listed == [generic]
     assert list(fast) == list(ConversationSerializer().fields)
     assert [t["name"] for t in fast["tags"]] == ["A", "b"]
     offset = timezone.localtime(row.created_at, timezone=ZoneInfo(zone)).utcoffset()
