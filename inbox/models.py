@@ -64,7 +64,8 @@ class ContactQuerySet(OrgScopedQuerySet):
 class Contact(models.Model):
     """A member of the public on one platform, deduplicated per organisation."""
 
-    organisation = models.ForeignKey("accounts.Organisation", on_delete=models.CASCADE, related_name="+")
+    # No index of its own: contact_unique_platform_user_per_org leads with it (one index less per upsert).
+    organisation = models.ForeignKey("accounts.Organisation", on_delete=models.CASCADE, related_name="+", db_index=False)
     platform = models.CharField(max_length=20)
     platform_user_id = models.CharField(max_length=255)
     handle = models.CharField(max_length=255, blank=True)
@@ -180,8 +181,10 @@ QUEUE_INDEX_INCLUDE = [
 
 
 class Conversation(models.Model):
-    organisation = models.ForeignKey("accounts.Organisation", on_delete=models.CASCADE, related_name="+")
-    channel = models.ForeignKey("channels_app.Channel", on_delete=models.PROTECT, related_name="conversations")
+    # No index of its own: the queue, newest and updated indexes lead with it.
+    organisation = models.ForeignKey("accounts.Organisation", on_delete=models.CASCADE, related_name="+", db_index=False)
+    # No index of its own: conversation_unique_thread_per_channel leads with it.
+    channel = models.ForeignKey("channels_app.Channel", on_delete=models.PROTECT, related_name="conversations", db_index=False)
     # The channel's department at first; "assign to a department" moves it (and who can see it).
     department = models.ForeignKey("accounts.Department", on_delete=models.PROTECT, related_name="+")
     platform = models.CharField(max_length=20)  # the channel's, copied so the platform filter needs no join
@@ -263,9 +266,11 @@ class MessageQuerySet(OrgScopedQuerySet):
 
 
 class Message(models.Model):
-    organisation = models.ForeignKey("accounts.Organisation", on_delete=models.CASCADE, related_name="+")
-    channel = models.ForeignKey("channels_app.Channel", on_delete=models.PROTECT, related_name="+")
-    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
+    # No index of their own where a composite index leads with the column (message_org_time_idx, the unique
+    # (channel, platform id) and message_conversation_time_idx): three fewer indexes to write per message ingested.
+    organisation = models.ForeignKey("accounts.Organisation", on_delete=models.CASCADE, related_name="+", db_index=False)
+    channel = models.ForeignKey("channels_app.Channel", on_delete=models.PROTECT, related_name="+", db_index=False)
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages", db_index=False)
     platform_message_id = models.CharField(max_length=255)
     direction = models.CharField(max_length=3, choices=MessageDirection.choices, default=MessageDirection.INBOUND)
     # mention, comment, reply or dm (connectors.base.InboundItem.kind); "reply" for ours too.
