@@ -124,8 +124,10 @@ FORM_RENDERER = "smm.forms.FormRenderer"
 DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'civicdesk.sqlite3'}")
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60, minimum=0))}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # SQLite serialises writers; wait for the lock instead of failing while worker and web both write.
-    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+    # SQLite serialises writers; wait for the lock instead of failing while worker and web both write. IMMEDIATE:
+    # a transaction takes the write lock when it begins, so one that reads before it writes (ingest) waits for
+    # another writer; a deferred one would fail at once with "database is locked" however long the timeout.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(timeout=20, transaction_mode="IMMEDIATE")
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # Short OLTP queries: JIT never pays off (its compile time dominated searches with high cost estimates),
     # and parallel workers cost more to start (10-50 ms on a busy 2-core machine) than a LIMIT 51 page takes.
