@@ -25,6 +25,17 @@ def test_seed_demo_connects_five_platforms_per_demo_organisation_once(seeded):
     assert Channel.objects.count() == count
 
 
+@pytest.mark.parametrize("slug", ["demo-council", "demo-police"])
+def test_the_demo_agent_sees_every_demo_channel_so_their_inbox_fills(seeded, slug):
+    from accounts.models import Membership
+
+    agent = Membership.objects.get(organisation__slug=slug, role="agent")
+    demo_channels = set(Channel.objects.filter(organisation__slug=slug).values_list("pk", flat=True))
+
+    assert demo_channels
+    assert set(Channel.objects.visible_to(agent).values_list("pk", flat=True)) >= demo_channels
+
+
 @pytest.mark.parametrize("platform", ["x", "facebook", "instagram", "mastodon", "bluesky"])
 def test_every_demo_channel_reaches_its_simulated_account(seeded, platform):
     channel = Channel.objects.get(organisation__slug="demo-council", platform=platform)

@@ -25,7 +25,8 @@ DEMO = [
             Role.MANAGER: ["Communications", "Customer Services"],
             Role.APPROVER: ["Communications"],
             Role.EDITOR: ["Communications"],
-            Role.AGENT: ["Customer Services", "Waste & Recycling"],
+            # Communications too: the demo channels are there (channels_app.demo), so the agent's inbox fills.
+            Role.AGENT: ["Communications", "Customer Services", "Waste & Recycling"],
             Role.VIEWER: ["Communications"],
         },
     },
@@ -41,7 +42,7 @@ DEMO = [
             Role.MANAGER: ["Corporate Communications", "Digital Desk"],
             Role.APPROVER: ["Corporate Communications"],
             Role.EDITOR: ["Corporate Communications"],
-            Role.AGENT: ["Digital Desk"],
+            Role.AGENT: ["Corporate Communications", "Digital Desk"],
             Role.VIEWER: ["Digital Desk"],
         },
     },
