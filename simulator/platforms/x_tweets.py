@@ -102,12 +102,20 @@ class TweetsMixin:
             parent = self.state["tweets"].get(reply_to)
             if parent is None:
                 raise forbidden("You attempted to reply to a Tweet that is deleted or not visible to you.")
+        quoted = None
+        quote_id = str(body.get("quote_tweet_id") or "")
+        if quote_id:
+            quoted = self.state["tweets"].get(quote_id)
+            if quoted is None:
+                raise invalid("quote_tweet_id", quote_id, f"The quoted Tweet [{quote_id}] does not exist or is not visible to you.")
         full_text = self._reply_text(text, parent, call.user_id)
         now = self.store.now()
         for other in self.state["tweets"].values():
             if other["author_id"] == call.user_id and other["text"] == full_text and other["created_at"] > now - DUPLICATE_WINDOW:
                 raise forbidden(DUPLICATE_DETAIL)
         tweet = self._add_tweet(call.user_id, full_text, reply_to=parent, media_ids=media_ids, auto_prefix=False)
+        if quoted is not None:  # a quote Tweet: X lists it among the Tweet's referenced_tweets as "quoted"
+            tweet.setdefault("referenced_tweets", []).append({"type": "quoted", "id": quoted["id"]})
         return {"data": {"id": tweet["id"], "text": tweet["text"], "edit_history_tweet_ids": [tweet["id"]]}}, 201
 
     @endpoint(limit=50)
@@ -303,11 +311,15 @@ class TweetsMixin:
         return out
 
     def _tweet_metrics(self, tweet: dict) -> dict:
-        replies = sum(1 for t in self.state["tweets"].values()
-                      if any(r["type"] == "replied_to" and r["id"] == tweet["id"] for r in t.get("referenced_tweets", [])))
+        def referring(kind: str) -> int:
+            return sum(1 for t in self.state["tweets"].values()
+                       if any(r["type"] == kind and r["id"] == tweet["id"] for r in t.get("referenced_tweets", [])))
+
+        replies, quotes = referring("replied_to"), referring("quoted")
         likes, retweets = len(tweet["likes"]), len(tweet["retweets"])
-        return {"retweet_count": retweets, "reply_count": replies, "like_count": likes, "quote_count": 0,
-                "bookmark_count": 0, "impression_count": tweet["impressions"] + 12 * likes + 30 * retweets + 8 * replies}
+        return {"retweet_count": retweets, "reply_count": replies, "like_count": likes, "quote_count": quotes,
+                "bookmark_count": 0,
+                "impression_count": tweet["impressions"] + 12 * likes + 30 * retweets + 8 * replies + 20 * quotes}
 
     def _entities(self, text: str) -> dict:
         mentions = []

@@ -275,6 +275,20 @@ def test_reply_is_prefixed_with_the_parent_author_and_joins_the_conversation(sim
     assert gone.status_code == 403 and "deleted or not visible" in gone.json()["detail"]
 
 
+def test_a_quote_tweet_references_the_quoted_one_and_counts_in_its_metrics(sim):
+    post = api(sim, "POST", "/2/tweets", json={"text": "Library opening hours change in May."}).json()["data"]["id"]
+    quote = api(sim, "POST", "/2/tweets", token=CITIZEN_TOKEN, json={"text": "About time!", "quote_tweet_id": post})
+    assert quote.status_code == 201
+    shown = api(sim, "GET", f"/2/tweets/{quote.json()['data']['id']}", params={"tweet.fields": "referenced_tweets"})
+    assert shown.json()["data"]["referenced_tweets"] == [{"type": "quoted", "id": post}]
+    metrics = api(sim, "GET", f"/2/tweets/{post}", params={"tweet.fields": "public_metrics"}).json()["data"]["public_metrics"]
+    assert (metrics["quote_count"], metrics["reply_count"]) == (1, 0)
+
+    missing = api(sim, "POST", "/2/tweets", token=CITIZEN_TOKEN, json={"text": "Hm", "quote_tweet_id": "42"})
+    assert missing.status_code == 400
+    assert missing.json()["type"] == "https://api.twitter.com/2/problems/invalid-request"
+
+
 def test_too_long_tweet_is_an_invalid_request(sim):
     response = api(sim, "POST", "/2/tweets", json={"text": "x" * 281})
     assert response.status_code == 400
