@@ -349,7 +349,7 @@ def engagement(form: DashboardFilter) -> dict:
         Column("followers_start", "Followers at start", "int"), Column("followers_end", "Followers at end", "int"),
         Column("follower_growth", "Follower growth", "int"),
         Column("follower_growth_percent", "Follower growth", "percent"),
-    ], channels, kpis=("engagements", "engagement_rate", "follower_growth"))
+    ], channels, kpis=("posts", "engagements", "engagement_rate", "follower_growth"))
 
     def posts(order: str) -> list[dict]:
         rows = kpis.post_rates(f, order=order, limit=5)
@@ -359,14 +359,14 @@ def engagement(form: DashboardFilter) -> dict:
         return rows
 
     top = Table("top_posts", "Top five posts by engagement rate", POST_COLUMNS, posts("-engagement_rate"),
-                kpis=("engagement_rate",))
+                kpis=("engagements", "engagement_rate"))
     bottom = Table("bottom_posts", "Bottom five posts by engagement rate", POST_COLUMNS, posts("engagement_rate"),
-                   kpis=("engagement_rate",))
+                   kpis=("engagements", "engagement_rate"))
 
     hours = kpis.best_hours(f)
     hour_table = Table("best_hours", "Average engagement rate by publishing hour", [
         Column("hour", "Hour (organisation time)", "hour"), Column("posts", "Posts", "int"),
-        Column("average_rate", "Average engagement rate", "percent")], hours, kpis=("best_hours",))
+        Column("average_rate", "Average engagement rate", "percent")], hours, kpis=("best_hours", "posts"))
     if hours:
         best = max(hours, key=lambda row: row["average_rate"])
         hour_summary = (f"{_count(sum(row['posts'] for row in hours), 'post')} in {_count(len(hours), 'hour')} of the day; posts "
@@ -385,7 +385,8 @@ def engagement(form: DashboardFilter) -> dict:
     tables = [channel_table, top, bottom, hour_table]
     return {"channel_table": channel_table, "top": top, "bottom": bottom, "charts": [hour_chart], "totals": totals,
             "tables": {table.name: table for table in tables},
-            "definitions": {"posts": definition("posts")}}
+            # The totals above the tables: posts and engagements, each with its definition beside it.
+            "summary_definitions": [kpi_text("posts"), kpi_text("engagements")]}
 
 
 # ----------------------------------------------------------------------------------- channel shift
@@ -436,5 +437,6 @@ def channel_shift(form: DashboardFilter) -> dict:
             "summary": {"digital": number(shift["digital"]), "offline": number(shift["offline"]),
                         "share": "–" if shift["digital_share"] is None else f"{shift['digital_share']:.1f} %",
                         "avoided": f"£{shift['cost_avoided']:,.2f}"},
+            "summary_definitions": [kpi_text("digital_share"), kpi_text("cost_avoided")],
             "tables": {table.name: table for table in tables}}
 
