@@ -33,7 +33,6 @@ post.target_reconciled) carries the post's new status as `post_status` (from/to)
 from __future__ import annotations
 
 import logging
-import random
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
@@ -46,6 +45,7 @@ from approvals.models import Post, PostMedia, PostStatus, PublishingPause, Publi
 from approvals.workflow import transition_for
 from audit.models import EventType
 from audit.services import record
+from channels_app.backoff import backoff
 from channels_app.models import ChannelStatus, Platform
 
 log = logging.getLogger(__name__)
@@ -64,7 +64,6 @@ UNKNOWN_GIVE_UP_AFTER = timedelta(hours=24)
 RECONCILE_DELAY_SECONDS = 5
 # How far before the claim the account's posts are read: clocks of ours and the platform's differ.
 RECONCILE_MARGIN = timedelta(minutes=10)
-MAX_BACKOFF_SECONDS = 600
 DUPLICATE_MARK = "The platform says this was already posted"
 TERMINAL = (TargetState.SENT, TargetState.FAILED)
 
@@ -125,10 +124,6 @@ def _enqueue_reconcile(target_id: int) -> None:
     )
 
 
-def backoff(attempts: int) -> float:
-    """Exponential with jitter: about 10 s, 20 s, 40 s … at most ten minutes."""
-    base = min(MAX_BACKOFF_SECONDS, 10 * 2 ** max(0, attempts - 1))
-    return base * random.uniform(0.8, 1.2)  # noqa: S311 (jitter, not security)
 
 
 # ------------------------------------------------------------------------------------------- sweeper

@@ -38,7 +38,8 @@ def publish_target(target_id: int) -> str:
 
 @shared_task(bind=True, ignore_result=True, max_retries=8)
 def reconcile_target(self, target_id: int) -> str:
-    from approvals.publishing import backoff, reconcile
+    from approvals.publishing import reconcile
+    from channels_app.backoff import backoff
 
     with acting(ActionContext(system_actor="system: reconcile_target")):
         try:

@@ -29,7 +29,6 @@ from __future__ import annotations
 import hashlib
 import inspect
 import logging
-import random
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import datetime, timedelta
@@ -43,6 +42,7 @@ from accounts.models import Membership, Notification
 from accounts.roles import ORGANISATION_WIDE_ROLES, Capability
 from audit.models import EventType
 from audit.services import record
+from channels_app.backoff import backoff
 from channels_app.grants import REPLY, has_grant
 from channels_app.models import ChannelStatus
 from channels_app.text import validate_text
@@ -69,7 +69,6 @@ STUCK_AFTER = timedelta(minutes=5)
 UNKNOWN_GIVE_UP_AFTER = timedelta(hours=24)
 # Wait before reading the platform after an ambiguous failure, so a post still being stored shows up.
 RECONCILE_DELAY_SECONDS = 5
-MAX_BACKOFF_SECONDS = 600
 # Limits the text rules (channels_app.text) do not cover: comments and direct messages.
 DM_FROM_PUBLIC = frozenset({"x", "mastodon", "bluesky"})
 FACEBOOK_COMMENT_LIMIT = 8000
@@ -448,10 +447,6 @@ def reply_release(reply: Reply, reason: str, *, countdown: float, refund_attempt
     return True
 
 
-def backoff(attempts: int) -> float:
-    """Exponential with jitter: about 10 s, 20 s, 40 s … at most ten minutes."""
-    base = min(MAX_BACKOFF_SECONDS, 10 * 2 ** max(0, attempts - 1))
-    return base * random.uniform(0.8, 1.2)  # noqa: S311 (jitter, not security)
 
 
 def _accepts_idempotency_key(method) -> bool:

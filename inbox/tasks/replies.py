@@ -24,7 +24,8 @@ def send_reply(reply_id: int) -> str:
 
 @shared_task(bind=True, ignore_result=True, max_retries=8)
 def reconcile_reply(self, reply_id: int) -> str:
-    from inbox.replies import backoff, reconcile
+    from channels_app.backoff import backoff
+    from inbox.replies import reconcile
 
     with acting(ActionContext(system_actor="system: reconcile_reply")):
         try:
