@@ -75,7 +75,8 @@ class _Timestamps:
 
 
 class ConversationSerializer(serializers.ModelSerializer):
-    """One conversation as the list and the detail show it (read from ConversationQuerySet.for_list())."""
+    """One conversation as the list and the detail show it. The detail reads it through
+    ConversationQuerySet.for_list(); the list reads REPRESENTATION_COLUMNS as plain values (represent_rows)."""
 
     channel = ChannelBriefSerializer(read_only=True)
     contact = ContactSerializer(read_only=True)
@@ -130,7 +131,6 @@ class ConversationSerializer(serializers.ModelSerializer):
     def generic_representation(self, c: Conversation) -> dict:
         """DRF's own field-by-field output, kept for the test that pins to_representation to it."""
         return super().to_representation(c)
-
 
     @extend_schema_field(OpenApiTypes.BOOL)
     def get_overdue(self, conversation: Conversation) -> bool:
